@@ -1,0 +1,265 @@
+"""The one place configuration is read: `repwatch.yaml` validated into typed models.
+
+Relative paths in the file are resolved against the file's own folder, so a config
+works from any working directory. Environment variables override a few settings
+(for deployments and tests) and are the only place secrets come from.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+KNOWN_SOURCES = ("appstore",)
+DEPARTMENTS = ("customer_service", "product", "marketing", "management", "data_engineering")
+
+# Settings a deployment may override without editing the file.
+ENV_OVERRIDES = {
+    "REPWATCH_SMTP_HOST": ("smtp", "host"),
+    "REPWATCH_SMTP_PORT": ("smtp", "port"),
+    "REPWATCH_SMTP_USERNAME": ("smtp", "username"),
+    "REPWATCH_SMTP_SENDER": ("smtp", "sender"),
+}
+SMTP_PASSWORD_ENV = "REPWATCH_SMTP_PASSWORD"
+# Relative to the working directory (unlike paths in the file).
+DATA_DIR_ENV = "REPWATCH_DATA_DIR"
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; the message names the file, the key and the problem."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Target(_Strict):
+    """One thing to crawl on a source, e.g. an app in one country's store."""
+
+    params: dict[str, str]
+
+    @property
+    def target_id(self) -> str:
+        """Stable identifier stored with every record, e.g. `country=us&app_id=123`."""
+        return "&".join(f"{key}={self.params[key]}" for key in sorted(self.params))
+
+
+class SourceConfig(_Strict):
+    source: str
+    targets: list[Target] = Field(min_length=1)
+
+    @field_validator("source")
+    @classmethod
+    def _known_source(cls, value: str) -> str:
+        if value not in KNOWN_SOURCES:
+            raise ValueError(f"unknown source {value!r} (known: {', '.join(KNOWN_SOURCES)})")
+        return value
+
+    @field_validator("targets", mode="before")
+    @classmethod
+    def _targets_as_params(cls, value: object) -> object:
+        # In YAML a target is written flat: `{app_id: "123", country: us}`.
+        if isinstance(value, list):
+            return [
+                {"params": {str(k): str(v) for k, v in item.items()}}
+                if isinstance(item, dict) and "params" not in item
+                else item
+                for item in value
+            ]
+        return value
+
+
+class Brand(_Strict):
+    name: str = Field(min_length=1)
+    competitor: bool = False
+    sources: list[SourceConfig] = Field(min_length=1)
+
+
+class Recipient(_Strict):
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    name: str = ""
+    department: Literal[DEPARTMENTS] = "management"  # type: ignore[valid-type]
+    language: Literal["en", "zh-CN"] = "en"
+    brands: list[str] = Field(default_factory=list, description="empty: every own brand")
+
+
+class ReportConfig(_Strict):
+    recipients: list[Recipient] = Field(default_factory=list)
+    trend_days: int = Field(default=30, ge=7, le=366)
+
+
+class Reports(_Strict):
+    daily: ReportConfig = ReportConfig()
+
+
+class Thresholds(_Strict):
+    negative_share_warning: float = Field(default=0.30, ge=0, le=1)
+    min_reviews: int = Field(default=5, ge=0)
+
+
+class CrawlConfig(_Strict):
+    user_agent: str = "repwatch/0.1 (+https://github.com/repwatch/repwatch)"
+    contact: str = ""
+    lookback_days: int = Field(default=3, ge=0, le=3650)
+    download_delay: float = Field(default=1.0, ge=0)
+    obey_robots_txt: bool = True
+    base_urls: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("base_urls")
+    @classmethod
+    def _known_sources(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(KNOWN_SOURCES))
+        if unknown:
+            raise ValueError(f"unknown source {unknown[0]!r} (known: {', '.join(KNOWN_SOURCES)})")
+        return value
+
+
+class SmtpConfig(_Strict):
+    host: str | None = None
+    port: int = Field(default=25, ge=1, le=65535)
+    username: str | None = None
+    starttls: bool = False
+    ssl: bool = False
+    sender: str = "repwatch@localhost"
+    timeout_seconds: float = Field(default=30, gt=0)
+
+    @property
+    def password(self) -> str | None:
+        """Only from the environment, never from the file."""
+        return os.environ.get(SMTP_PASSWORD_ENV) or None
+
+
+class Paths(_Strict):
+    data_dir: Path = Path("data")
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.data_dir / "raw"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.data_dir / "warehouse.duckdb"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.data_dir / "reports"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+    @property
+    def crawl_dir(self) -> Path:
+        return self.data_dir / "crawl"
+
+
+class Config(_Strict):
+    timezone: str = "UTC"
+    brands: list[Brand] = Field(min_length=1)
+    reports: Reports = Reports()
+    thresholds: Thresholds = Thresholds()
+    crawl: CrawlConfig = CrawlConfig()
+    smtp: SmtpConfig = SmtpConfig()
+    paths: Paths = Paths()
+    config_file: Path | None = Field(default=None, exclude=True)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _unique_brands(self) -> Config:
+        names = [brand.name for brand in self.brands]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"brand {duplicates[0]!r} is listed more than once")
+        return self
+
+    def targets(self) -> list[tuple[Brand, SourceConfig, Target]]:
+        """Every (brand, source, target) to crawl, in config order."""
+        return [
+            (brand, source, target)
+            for brand in self.brands
+            for source in brand.sources
+            for target in source.targets
+        ]
+
+    def base_url(self, source: str) -> str | None:
+        return self.crawl.base_urls.get(source)
+
+
+def _apply_env_overrides(raw: dict) -> dict:
+    for env_name, (section, key) in ENV_OVERRIDES.items():
+        value = os.environ.get(env_name)
+        if value:
+            section_values = raw.get(section) or {}
+            raw[section] = {**section_values, key: value}
+    return raw
+
+
+def _location(error: dict) -> str:
+    return ".".join(str(part) for part in error["loc"]) or "(top level)"
+
+
+def _describe(error: dict) -> str:
+    message = error["msg"]
+    if error["type"] == "extra_forbidden":
+        message = "unknown key (check the spelling)"
+    elif message.startswith("Value error, "):
+        message = message.removeprefix("Value error, ")
+    return message
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read and validate a config file; every problem becomes one ConfigError line."""
+    config_path = Path(path)
+    try:
+        text = config_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{config_path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{config_path}: cannot read: {exc}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{config_path}:{where}: not valid YAML: {problem}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{config_path}: expected a mapping of settings at the top level")
+    if "password" in (raw.get("smtp") or {}):
+        raise ConfigError(
+            f"{config_path}: smtp.password: secrets are not read from the file; "
+            f"set {SMTP_PASSWORD_ENV} in the environment"
+        )
+    raw = _apply_env_overrides(raw)
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        problems = [f"{_location(e)}: {_describe(e)}" for e in exc.errors()]
+        raise ConfigError(f"{config_path}: " + "; ".join(problems)) from None
+    if os.environ.get(DATA_DIR_ENV):
+        data_dir = Path(os.environ[DATA_DIR_ENV]).resolve()
+    else:
+        data_dir = (config_path.resolve().parent / config.paths.data_dir).resolve()
+    return config.model_copy(
+        update={"paths": Paths(data_dir=data_dir), "config_file": config_path.resolve()}
+    )
+
+
+def default_config_path() -> Path:
+    """REPWATCH_CONFIG if set, else ./repwatch.yaml."""
+    return Path(os.environ.get("REPWATCH_CONFIG", "repwatch.yaml"))

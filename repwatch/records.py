@@ -1,0 +1,70 @@
+"""The normalised record every source yields, and small helpers shared by the spiders."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import UTC, datetime
+from html import unescape
+
+# Order is the column order of raw landing files and of stg_reviews.
+RECORD_FIELDS = (
+    "source",  # spider name, e.g. "appstore"
+    "target_id",  # which configured target the item came from, e.g. "app_id=123&country=us"
+    "review_id",  # the site's own id, unique per source
+    "kind",  # "review" (has a rating) or "mention"
+    "author",
+    "rating",  # int 1–5, or None
+    "title",
+    "text",
+    "language",  # "zh", "en" or "other"
+    "published_at",  # UTC ISO-8601 ("2026-11-27T08:15:00Z") or None
+    "date_precision",  # "exact", "day" or "unknown"
+    "reply_text",  # the business's public reply, or None
+    "reply_at",  # UTC ISO-8601 or None
+    "url",
+    "likes",  # int >= 0
+    "crawled_at",  # UTC ISO-8601
+    "raw",  # the original payload of this item, untouched
+)
+DATE_PRECISIONS = ("exact", "day", "unknown")
+LANGUAGES = ("zh", "en", "other")
+
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LATIN = re.compile(r"[A-Za-z]")
+_SPACES = re.compile(r"\s+")
+
+
+def utc_iso(moment: datetime) -> str:
+    """UTC ISO-8601 with a Z suffix, seconds precision."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: the source's time zone must be known")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def now_utc_iso() -> str:
+    return utc_iso(datetime.now(UTC))
+
+
+def clean_text(value: object) -> str | None:
+    """Unicode NFC, HTML entities decoded, whitespace collapsed; None for empty."""
+    if value is None:
+        return None
+    text = _SPACES.sub(" ", unicodedata.normalize("NFC", unescape(str(value)))).strip()
+    return text or None
+
+
+def detect_language(text: str | None) -> str:
+    """zh when Han characters make up a fair share of the letters, en for Latin text.
+
+    A placeholder until the enrichment step classifies language properly.
+    """
+    if not text:
+        return "other"
+    han = len(_CJK.findall(text))
+    latin = len(_LATIN.findall(text))
+    if han and han * 3 >= latin:
+        return "zh"
+    if latin:
+        return "en"
+    return "other"
