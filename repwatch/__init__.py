@@ -1,3 +1,3 @@
-"""repwatch: online reputation monitoring — crawl reviews, check them, compute metrics, e-mail reports."""
+"""repwatch: crawl online reviews, check them, compute reputation metrics, e-mail reports."""
 
 __version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from repwatch.cli import run_cli
+
+run_cli()

@@ -1,0 +1,230 @@
+"""The `repwatch` command: everything a DAG does, runnable by hand for debugging and backfills."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import click
+
+from repwatch.config import Config, ConfigError, default_config_path, load_config
+
+
+def _yesterday() -> date:
+    return datetime.now(UTC).date() - timedelta(days=1)
+
+
+class _Date(click.ParamType):
+    name = "YYYY-MM-DD"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, date):
+            return value
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            self.fail(f"{value!r} is not a date like 2026-11-26", param, ctx)
+
+
+DATE = _Date()
+
+
+def _load(ctx: click.Context) -> Config:
+    path = ctx.obj["config_path"]
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _say(message: str) -> None:
+    click.echo(message, err=True)
+
+
+@click.group()
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Config file (default: $REPWATCH_CONFIG or ./repwatch.yaml).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log debug details.")
+@click.version_option(package_name="repwatch")
+@click.pass_context
+def main(ctx: click.Context, config_path: Path | None, verbose: bool) -> None:
+    """Watch what customers say online; turn it into metrics, warnings and e-mailed reports."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    ctx.ensure_object(dict)
+    ctx.obj["config_path"] = config_path or default_config_path()
+
+
+@main.command()
+@click.option(
+    "--date", "day", type=DATE, default=None, help="Day to report (default: yesterday, UTC)."
+)
+@click.option("--send/--no-send", default=True, help="E-mail the report (default: send).")
+@click.option("--resend", is_flag=True, help="Send again even to recipients who already got it.")
+@click.pass_context
+def run(ctx: click.Context, day: date | None, send: bool, resend: bool) -> None:
+    """Crawl, check, load, transform, report and send for one day."""
+    from repwatch.pipeline import run_day
+
+    result = run_day(_load(ctx), day or _yesterday(), send=send, resend=resend, progress=_say)
+    click.echo(f"report: {result.archive_path}")
+
+
+@main.command()
+@click.option("--from", "start", type=DATE, required=True)
+@click.option("--to", "end", type=DATE, required=True)
+@click.option("--send", is_flag=True, help="Also e-mail each day's report (off by default).")
+@click.pass_context
+def backfill(ctx: click.Context, start: date, end: date, send: bool) -> None:
+    """Re-crawl and recompute a range of days, reporting each day in order."""
+    from repwatch.pipeline import backfill as run_backfill
+
+    if end < start:
+        raise click.BadParameter("--to is before --from")
+    results = run_backfill(_load(ctx), start, end, send=send, progress=_say)
+    click.echo(f"{len(results)} days reported, last: {results[-1].archive_path}")
+
+
+@main.command()
+@click.option("--from", "start", type=DATE, required=True)
+@click.option("--to", "end", type=DATE, required=True)
+@click.pass_context
+def transform(ctx: click.Context, start: date, end: date) -> None:
+    """Recompute the marts for a range of days from what is loaded."""
+    from repwatch.pipeline import transform_days
+
+    transform_days(_load(ctx), start, end)
+    click.echo(f"transformed {start} .. {end}")
+
+
+def _parse_targets(values: tuple[str, ...]) -> dict[str, str]:
+    params = {}
+    for value in values:
+        key, sep, val = value.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{value!r}: expected key=value", param_hint="--target")
+        params[key] = val
+    return params
+
+
+@main.command()
+@click.argument("source")
+@click.option("--target", "targets", multiple=True, required=True, help="key=value, repeatable.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="JSON-lines output.")
+@click.option("--since", type=DATE, default=None, help="Stop at items older than this day.")
+@click.option("--base-url", default=None, help="Crawl this host instead of the real site.")
+@click.option("--user-agent", default=None)
+@click.option("--download-delay", type=float, default=None, help="Seconds between requests.")
+@click.option("--ignore-robots-txt", is_flag=True, help="For local test servers only.")
+def crawl(
+    source: str,
+    targets: tuple[str, ...],
+    out: Path,
+    since: date | None,
+    base_url: str | None,
+    user_agent: str | None,
+    download_delay: float | None,
+    ignore_robots_txt: bool,
+) -> None:
+    """Crawl one target of one source into a JSON-lines file (in this process)."""
+    from repwatch.crawl import run_spider
+
+    stats = run_spider(
+        source,
+        _parse_targets(targets),
+        out,
+        since=since,
+        base_url=base_url,
+        user_agent=user_agent,
+        download_delay=download_delay,
+        obey_robots_txt=not ignore_robots_txt,
+    )
+    click.echo(
+        f"{source}: {stats.items} items, {stats.rejects} rejected pages, "
+        f"{stats.requests} requests, stopped: {stats.stopped_because} -> {out}"
+    )
+
+
+@main.command("demo-site")
+@click.option("--port", type=int, default=8808, show_default=True)
+@click.option("--last-day", type=DATE, default=None, help="Newest day served (default: yesterday).")
+def demo_site(port: int, last_day: date | None) -> None:
+    """Serve the demo review site on 127.0.0.1 until interrupted."""
+    from repwatch.demo_site.server import serve_forever
+
+    click.echo(f"demo review site on http://127.0.0.1:{port}/ (Ctrl-C stops)", err=True)
+    serve_forever(port, last_day=last_day)
+
+
+@main.command("smtp-sink")
+@click.option("--port", type=int, default=8025, show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("data/mailbox"))
+def smtp_sink(port: int, out: Path) -> None:
+    """Run a local SMTP server that saves every message it receives as an .eml file."""
+    from repwatch.smtp_sink import serve_forever
+
+    click.echo(f"SMTP sink on 127.0.0.1:{port}, saving to {out} (Ctrl-C stops)", err=True)
+    serve_forever("127.0.0.1", port, out)
+
+
+@main.command()
+@click.option("--date", "day", type=DATE, default=None, help="Day to report (default: yesterday).")
+@click.pass_context
+def demo(ctx: click.Context, day: date | None) -> None:
+    """Run the whole daily job against the local demo site and a local SMTP server."""
+    from repwatch.demo import run_demo
+
+    try:
+        outcome = run_demo(_load(ctx), day or _yesterday(), progress=_say)
+    except OSError as exc:
+        raise click.ClickException(f"cannot start the demo servers: {exc}") from None
+    click.echo("")
+    click.echo(f"Report (archive): {outcome.archive_path}")
+    click.echo(f"Report index:     {outcome.index_path}")
+    for path in outcome.received:
+        click.echo(f"E-mail received:  {path}")
+    click.echo(f"Headline:         {outcome.subject}")
+
+
+@main.group("config")
+def config_group() -> None:
+    """Inspect the configuration."""
+
+
+@config_group.command("check")
+@click.pass_context
+def config_check(ctx: click.Context) -> None:
+    """Validate the config file and say what it watches."""
+    config = _load(ctx.find_root())
+    click.echo(
+        f"{config.config_file}: OK — {len(config.brands)} brands, "
+        f"{len(config.targets())} crawl targets"
+    )
+
+
+@config_group.command("show")
+@click.pass_context
+def config_show(ctx: click.Context) -> None:
+    """Print the effective config as JSON, secrets masked."""
+    config = _load(ctx.find_root())
+    shown = config.model_dump(mode="json")
+    shown["smtp"]["password"] = "********" if config.smtp.password else None
+    click.echo(json.dumps(shown, indent=2, ensure_ascii=False))
+
+
+def run_cli() -> None:
+    main(prog_name="repwatch")
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli())

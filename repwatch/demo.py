@@ -1,0 +1,71 @@
+"""`repwatch demo`: the daily job end to end on the embedded defaults.
+
+Starts the demo review site and a local SMTP server on the ports the config points at,
+runs the day, and returns where the report and the received e-mails are.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from repwatch.config import Config
+from repwatch.pipeline import Progress, run_day
+
+
+@dataclass
+class DemoOutcome:
+    archive_path: Path
+    index_path: Path
+    subject: str
+    received: list[Path] = field(default_factory=list)
+
+
+def _demo_site_port(config: Config) -> int:
+    base_url = config.base_url("appstore")
+    parts = urlsplit(base_url or "")
+    if parts.hostname not in ("127.0.0.1", "localhost") or not parts.port:
+        raise ValueError(
+            f"{config.config_file}: crawl.base_urls.appstore must point at 127.0.0.1:<port> "
+            f"for the demo (it is {base_url!r})"
+        )
+    return parts.port
+
+
+def run_demo(config: Config, day: date, *, progress: Progress) -> DemoOutcome:
+    from repwatch.demo_site.server import serve_in_thread
+    from repwatch.smtp_sink import SmtpSink
+
+    if not config.smtp.host:
+        raise ValueError(f"{config.config_file}: smtp.host must be set for the demo")
+    mailbox = config.paths.data_dir / "mailbox"
+    with (
+        serve_in_thread(port=_demo_site_port(config), last_day=day) as site_url,
+        SmtpSink(host=config.smtp.host, port=config.smtp.port, out_dir=mailbox) as sink,
+    ):
+        progress(f"demo review site: {site_url}; SMTP server: {config.smtp.host}:{sink.port}")
+        before = len(sink.received)
+        result = run_day(config, day, send=True, progress=progress)
+        # aiosmtpd hands messages to the handler on its own thread; give it a moment.
+        deadline = time.monotonic() + 10
+        while len(sink.received) - before < len(result.sent) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        received = list(sink.received[before:])
+    subject = _subject_of(received[0]) if received else "(no new mail: already sent for this day)"
+    return DemoOutcome(
+        archive_path=result.archive_path,
+        index_path=config.paths.reports_dir / "index.html",
+        subject=subject,
+        received=received,
+    )
+
+
+def _subject_of(eml: Path) -> str:
+    from email import policy
+    from email.parser import BytesParser
+
+    with eml.open("rb") as handle:
+        return str(BytesParser(policy=policy.default).parse(handle)["Subject"])

@@ -1,0 +1,202 @@
+"""One day's job, step by step: crawl → check → load → transform → report → send.
+
+Each step is a function that the `repwatch` command and the Airflow tasks both call, taking
+and returning plain values (paths, dates, dicts) so they can travel between Airflow tasks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from repwatch.config import Config
+from repwatch.landing import landing_file, new_run_id
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+@dataclass
+class DayResult:
+    day: date
+    landed_files: list[Path] = field(default_factory=list)
+    valid_rows: int = 0
+    quarantined_rows: int = 0
+    archive_path: Path | None = None
+    sent: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    transport: str | None = None
+
+
+def crawl_targets(
+    config: Config, *, since: date, run_id: str | None = None, progress: Progress = _quiet
+) -> list[Path]:
+    """Crawl every configured target, each in its own process, into the raw landing.
+
+    A target whose crawl fails is logged and reported, and the others go on: one broken
+    site must not stop the report on the rest.
+    """
+    from repwatch.crawl import CrawlError, crawl_in_subprocess
+
+    run_id = run_id or new_run_id()
+    crawl_date = datetime.now(UTC).date()
+    landed = []
+    targets = config.targets()
+    for number, (brand, source, target) in enumerate(targets, start=1):
+        destination = landing_file(
+            config.paths.raw_dir, source.source, target.target_id, run_id, crawl_date
+        )
+        progress(
+            f"[{number}/{len(targets)}] crawl {source.source} {target.target_id} ({brand.name})"
+        )
+        try:
+            stats = crawl_in_subprocess(
+                source.source,
+                target.params,
+                destination.path,
+                since=since,
+                base_url=config.base_url(source.source),
+                user_agent=_user_agent(config),
+                download_delay=config.crawl.download_delay,
+                obey_robots_txt=config.crawl.obey_robots_txt,
+            )
+        except CrawlError as exc:
+            log.error("crawl of %s %s failed: %s", source.source, target.target_id, exc)
+            progress(f"    failed: {exc}")
+            continue
+        progress(
+            f"    {stats.items} items, {stats.rejects} rejected pages ({stats.stopped_because})"
+        )
+        landed.append(destination.path)
+    return landed
+
+
+def _user_agent(config: Config) -> str:
+    contact = f"; {config.crawl.contact}" if config.crawl.contact else ""
+    agent = config.crawl.user_agent
+    return f"{agent[:-1]}{contact})" if agent.endswith(")") and contact else agent + contact
+
+
+@dataclass(frozen=True)
+class CheckedLoad:
+    batch_id: str
+    valid_rows: int
+    quarantined_rows: int
+    days: list[date]
+
+
+def check_and_load(
+    config: Config, files: list[Path], *, batch_id: str | None = None
+) -> CheckedLoad:
+    """Run the quality gate on landed files and load what passes; quarantine the rest."""
+    from repwatch.quality import check_raw_batch
+    from repwatch.warehouse import load_batch
+
+    batch_id = batch_id or new_run_id()
+    checked = check_raw_batch(files, now=datetime.now(UTC))
+    loaded = load_batch(config, checked.valid, checked.quarantined, batch_id=batch_id, files=files)
+    return CheckedLoad(batch_id, loaded.valid_rows, loaded.quarantined_rows, loaded.days)
+
+
+def transform_days(config: Config, start: date, end: date) -> None:
+    from repwatch.warehouse import transform_period
+
+    transform_period(config, start, end)
+
+
+def render_report(config: Config, day: date):
+    """Render the daily report for `day` from the warehouse and archive it."""
+    from repwatch.report import build_daily_context, render_daily, write_archive
+    from repwatch.warehouse import connect
+
+    with connect(config, read_only=True) as con:
+        context = build_daily_context(con, config, day)
+    rendered = render_daily(config, day, context)
+    return rendered, write_archive(config, rendered)
+
+
+def send_report(config: Config, rendered, *, resend: bool = False):
+    from repwatch.mail import deliver
+    from repwatch.warehouse import connect
+
+    with connect(config) as con:
+        return deliver(config, rendered, con=con, resend=resend)
+
+
+def run_day(
+    config: Config,
+    day: date,
+    *,
+    send: bool = True,
+    resend: bool = False,
+    progress: Progress = _quiet,
+) -> DayResult:
+    """The daily job for one day. Re-running it replaces that day's rows and sends nothing twice."""
+    result = DayResult(day=day)
+    since = day - timedelta(days=config.crawl.lookback_days)
+    result.landed_files = crawl_targets(config, since=since, progress=progress)
+    _load_and_transform(config, result, first_day=since, last_day=day, progress=progress)
+    _report_and_send(config, day, result, send=send, resend=resend, progress=progress)
+    return result
+
+
+def backfill(
+    config: Config,
+    start: date,
+    end: date,
+    *,
+    send: bool = False,
+    resend: bool = False,
+    progress: Progress = _quiet,
+) -> list[DayResult]:
+    """Crawl once back to `start`, recompute the whole range in one pass, then report each day
+    in order. Nothing is e-mailed unless `send` is true."""
+    if end < start:
+        raise ValueError(f"backfill ends ({end}) before it starts ({start})")
+    batch = DayResult(day=start)
+    batch.landed_files = crawl_targets(config, since=start, progress=progress)
+    _load_and_transform(config, batch, first_day=start, last_day=end, progress=progress)
+    results = []
+    days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
+    for number, day in enumerate(days, start=1):
+        progress(f"[{number}/{len(days)}] report {day}")
+        day_result = DayResult(day=day)
+        _report_and_send(config, day, day_result, send=send, resend=resend, progress=progress)
+        results.append(day_result)
+    return results
+
+
+def _load_and_transform(
+    config: Config, result: DayResult, *, first_day: date, last_day: date, progress: Progress
+) -> None:
+    loaded = check_and_load(config, result.landed_files)
+    result.valid_rows, result.quarantined_rows = loaded.valid_rows, loaded.quarantined_rows
+    progress(f"checked: {loaded.valid_rows} rows loaded, {loaded.quarantined_rows} quarantined")
+    # Recompute the requested range and any other day whose reviews this batch touched.
+    start = min([first_day, *loaded.days])
+    end = max([last_day, *loaded.days])
+    transform_days(config, start, end)
+    progress(f"transformed {start} .. {end}")
+
+
+def _report_and_send(
+    config: Config, day: date, result: DayResult, *, send: bool, resend: bool, progress: Progress
+) -> None:
+    rendered, result.archive_path = render_report(config, day)
+    progress(f"report: {result.archive_path}")
+    if not send:
+        return
+    delivery = send_report(config, rendered, resend=resend)
+    result.sent, result.skipped = list(delivery.sent), list(delivery.skipped)
+    result.transport = delivery.transport
+    progress(
+        f"mail via {delivery.transport}: {len(delivery.sent)} sent, "
+        f"{len(delivery.skipped)} already sent before"
+    )
