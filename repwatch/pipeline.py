@@ -130,6 +130,23 @@ def send_report(config: Config, rendered, *, resend: bool = False):
         return deliver(config, rendered, con=con, resend=resend)
 
 
+def crawl_for_day(config: Config, day: date, *, progress: Progress = _quiet) -> list[Path]:
+    """Crawl what a daily run of `day` needs: items published since `lookback_days` before it."""
+    since = day - timedelta(days=config.crawl.lookback_days)
+    return crawl_targets(config, since=since, progress=progress)
+
+
+def transform_for_day(
+    config: Config, day: date, loaded_days: list[date], *, progress: Progress = _quiet
+) -> tuple[date, date]:
+    """Recompute the crawl window of `day` and any other day whose reviews the load touched."""
+    start = min([day - timedelta(days=config.crawl.lookback_days), *loaded_days])
+    end = max([day, *loaded_days])
+    transform_days(config, start, end)
+    progress(f"transformed {start} .. {end}")
+    return start, end
+
+
 def run_day(
     config: Config,
     day: date,
@@ -140,9 +157,9 @@ def run_day(
 ) -> DayResult:
     """The daily job for one day. Re-running it replaces that day's rows and sends nothing twice."""
     result = DayResult(day=day)
-    since = day - timedelta(days=config.crawl.lookback_days)
-    result.landed_files = crawl_targets(config, since=since, progress=progress)
-    _load_and_transform(config, result, first_day=since, last_day=day, progress=progress)
+    result.landed_files = crawl_for_day(config, day, progress=progress)
+    loaded = _check_and_load_into(config, result, progress=progress)
+    transform_for_day(config, day, loaded.days, progress=progress)
     _report_and_send(config, day, result, send=send, resend=resend, progress=progress)
     return result
 
@@ -162,7 +179,10 @@ def backfill(
         raise ValueError(f"backfill ends ({end}) before it starts ({start})")
     batch = DayResult(day=start)
     batch.landed_files = crawl_targets(config, since=start, progress=progress)
-    _load_and_transform(config, batch, first_day=start, last_day=end, progress=progress)
+    loaded = _check_and_load_into(config, batch, progress=progress)
+    first, last = min([start, *loaded.days]), max([end, *loaded.days])
+    transform_days(config, first, last)
+    progress(f"transformed {first} .. {last}")
     results = []
     days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
     for number, day in enumerate(days, start=1):
@@ -173,17 +193,11 @@ def backfill(
     return results
 
 
-def _load_and_transform(
-    config: Config, result: DayResult, *, first_day: date, last_day: date, progress: Progress
-) -> None:
+def _check_and_load_into(config: Config, result: DayResult, *, progress: Progress) -> CheckedLoad:
     loaded = check_and_load(config, result.landed_files)
     result.valid_rows, result.quarantined_rows = loaded.valid_rows, loaded.quarantined_rows
     progress(f"checked: {loaded.valid_rows} rows loaded, {loaded.quarantined_rows} quarantined")
-    # Recompute the requested range and any other day whose reviews this batch touched.
-    start = min([first_day, *loaded.days])
-    end = max([last_day, *loaded.days])
-    transform_days(config, start, end)
-    progress(f"transformed {start} .. {end}")
+    return loaded
 
 
 def _report_and_send(
