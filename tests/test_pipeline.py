@@ -1,0 +1,136 @@
+"""The whole demo job for one day over real HTTP (demo site) and real SMTP (aiosmtpd):
+crawl → check → load → transform → report → send, read back from the received .eml files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import timedelta
+from email import policy
+from email.parser import BytesParser
+
+import duckdb
+
+from repwatch.demo_site.catalog import reviews_for
+from repwatch.pipeline import backfill, run_day
+
+
+def _messages(sink):
+    return [BytesParser(policy=policy.default).parse(path.open("rb")) for path in sink.received]
+
+
+def _mart(config):
+    with duckdb.connect(str(config.paths.warehouse), read_only=True) as con:
+        return con.execute("select * from mart_brand_daily order by all").fetchall()
+
+
+def _served_negatives(day, country, app_id):
+    return sum(
+        1
+        for review in reviews_for(country, app_id, day)
+        if review["published_at"] is not None
+        and review["published_at"][:10] == day.isoformat()
+        and review["rating"] in (1, 2)
+    )
+
+
+def test_demo_day_end_to_end(demo_env):
+    config, day = demo_env.config, demo_env.day
+    result = run_day(config, day)
+
+    assert len(result.landed_files) == len(config.targets())
+    assert result.valid_rows > 0
+    assert result.archive_path.exists()
+
+    # The mail shows the planted surge: the negative count of the day equals what the site served.
+    expected_negative = _served_negatives(day, "us", "1000001") + _served_negatives(
+        day, "cn", "1000001"
+    )
+    with duckdb.connect(str(config.paths.warehouse), read_only=True) as con:
+        negative, previous_week = con.execute(
+            """
+            select
+                sum(negative) filter (where day = $day),
+                sum(negative) filter (where day between $day - 10 and $day - 4) / 7
+            from mart_brand_daily where brand = 'Acme Shop'
+            """,
+            {"day": day},
+        ).fetchone()
+    assert negative == expected_negative
+    assert negative > 2 * previous_week, "the planted surge is visible in the mart"
+
+    messages = _messages(demo_env.sink)
+    recipients = sorted(r.email for r in config.reports.daily.recipients)
+    assert sorted(str(m["To"]) for m in messages) == recipients
+    for message in messages:
+        assert day.isoformat() in str(message["Subject"])
+        assert str(expected_negative) in str(message["Subject"])
+        html_part = message.get_body(preferencelist=("html",))
+        text_part = message.get_body(preferencelist=("plain",))
+        assert text_part is not None and str(expected_negative) in text_part.get_content()
+        html = html_part.get_content()
+        images = [p for p in message.walk() if p.get_content_type() == "image/png"]
+        assert images, "at least one chart attached as PNG"
+        for image in images:
+            cid = image["Content-ID"].strip("<>")
+            assert f"cid:{cid}" in html
+            assert image.get_content()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_rerunning_a_day_gives_identical_marts_and_no_duplicate_mail(demo_env):
+    config, day = demo_env.config, demo_env.day
+    run_day(config, day)
+    first_mart = _mart(config)
+    mails_after_first = len(demo_env.sink.received)
+
+    second = run_day(config, day)
+    assert _mart(config) == first_mart
+    assert second.sent == []
+    assert len(second.skipped) == len(config.reports.daily.recipients)
+    assert len(demo_env.sink.received) == mails_after_first
+
+    with duckdb.connect(str(config.paths.warehouse), read_only=True) as con:
+        duplicates = con.execute(
+            "select count(*) from (select source, review_id from int_reviews "
+            "group by all having count(*) > 1)"
+        ).fetchone()[0]
+    assert duplicates == 0
+
+
+def test_backfill_reports_each_day_and_sends_nothing(demo_env):
+    config, day = demo_env.config, demo_env.day
+    start = day - timedelta(days=2)
+    results = backfill(config, start, day)
+    assert [r.day for r in results] == [start + timedelta(days=n) for n in range(3)]
+    assert all(r.archive_path.exists() for r in results)
+    assert demo_env.sink.received == []
+    with duckdb.connect(str(config.paths.warehouse), read_only=True) as con:
+        days = con.execute(
+            "select distinct day from mart_brand_daily where day between ? and ? order by 1",
+            [start, day],
+        ).fetchall()
+    assert [d for (d,) in days] == [r.day for r in results]
+
+
+def test_cli_run_with_no_smtp_host_writes_the_outbox(demo_env, tmp_path):
+    env_config = demo_env.config_path.read_text().replace("host: 127.0.0.1", "host: null")
+    config_path = tmp_path / "no-smtp.yaml"
+    config_path.write_text(env_config)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "repwatch",
+            "--config",
+            str(config_path),
+            "run",
+            "--date",
+            demo_env.day.isoformat(),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    outbox = sorted((demo_env.data_dir / "outbox").glob("*.eml"))
+    assert len(outbox) == len(demo_env.config.reports.daily.recipients)
+    assert demo_env.sink.received == []
