@@ -57,6 +57,10 @@ def _say(message: str) -> None:
 @click.pass_context
 def main(ctx: click.Context, config_path: Path | None, verbose: bool) -> None:
     """Watch what customers say online; turn it into metrics, warnings and e-mailed reports."""
+    from dotenv import load_dotenv
+
+    # Secrets and overrides may live in ./.env (ignored by git); the real environment wins.
+    load_dotenv(Path.cwd() / ".env", override=False)
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -125,6 +129,7 @@ def _parse_targets(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--base-url", default=None, help="Crawl this host instead of the real site.")
 @click.option("--user-agent", default=None)
 @click.option("--download-delay", type=float, default=None, help="Seconds between requests.")
+@click.option("--max-pages", type=click.IntRange(min=1), default=None, help="Page limit.")
 @click.option("--ignore-robots-txt", is_flag=True, help="For local test servers only.")
 def crawl(
     source: str,
@@ -134,21 +139,21 @@ def crawl(
     base_url: str | None,
     user_agent: str | None,
     download_delay: float | None,
+    max_pages: int | None,
     ignore_robots_txt: bool,
 ) -> None:
     """Crawl one target of one source into a JSON-lines file (in this process)."""
-    from repwatch.crawl import run_spider
+    from repwatch.crawl import CrawlOptions, run_spider
 
-    stats = run_spider(
-        source,
-        _parse_targets(targets),
-        out,
+    options = CrawlOptions(
         since=since,
         base_url=base_url,
         user_agent=user_agent,
         download_delay=download_delay,
         obey_robots_txt=not ignore_robots_txt,
+        max_pages=max_pages,
     )
+    stats = run_spider(source, _parse_targets(targets), out, options)
     click.echo(
         f"{source}: {stats.items} items, {stats.rejects} rejected pages, "
         f"{stats.requests} requests, stopped: {stats.stopped_because} -> {out}"
@@ -173,8 +178,10 @@ def smtp_sink(port: int, out: Path) -> None:
     """Run a local SMTP server that saves every message it receives as an .eml file."""
     from repwatch.smtp_sink import serve_forever
 
-    click.echo(f"SMTP sink on 127.0.0.1:{port}, saving to {out} (Ctrl-C stops)", err=True)
-    serve_forever("127.0.0.1", port, out)
+    def announce(sink) -> None:
+        click.echo(f"SMTP sink on 127.0.0.1:{sink.port}, saving to {out} (Ctrl-C stops)", err=True)
+
+    serve_forever("127.0.0.1", port, out, on_ready=announce)
 
 
 @main.command()

@@ -108,6 +108,8 @@ class CrawlConfig(_Strict):
     lookback_days: int = Field(default=3, ge=0, le=3650)
     download_delay: float = Field(default=1.0, ge=0)
     obey_robots_txt: bool = True
+    # Pages per target and run; Apple's review feed itself stops at 10.
+    max_pages: int = Field(default=10, ge=1, le=10000)
     base_urls: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("base_urls")

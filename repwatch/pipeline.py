@@ -43,7 +43,7 @@ def crawl_targets(
     A target whose crawl fails is logged and reported, and the others go on: one broken
     site must not stop the report on the rest.
     """
-    from repwatch.crawl import CrawlError, crawl_in_subprocess
+    from repwatch.crawl import CrawlError, CrawlOptions, crawl_in_subprocess
 
     run_id = run_id or new_run_id()
     crawl_date = datetime.now(UTC).date()
@@ -57,16 +57,15 @@ def crawl_targets(
             f"[{number}/{len(targets)}] crawl {source.source} {target.target_id} ({brand.name})"
         )
         try:
-            stats = crawl_in_subprocess(
-                source.source,
-                target.params,
-                destination.path,
+            options = CrawlOptions(
                 since=since,
                 base_url=config.base_url(source.source),
                 user_agent=_user_agent(config),
                 download_delay=config.crawl.download_delay,
                 obey_robots_txt=config.crawl.obey_robots_txt,
+                max_pages=config.crawl.max_pages,
             )
+            stats = crawl_in_subprocess(source.source, target.params, destination.path, options)
         except CrawlError as exc:
             log.error("crawl of %s %s failed: %s", source.source, target.target_id, exc)
             progress(f"    failed: {exc}")

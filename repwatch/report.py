@@ -31,6 +31,7 @@ CHART_HEIGHT_PX = 260
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _SPACES = re.compile(r"\s+")
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
+_CHARSET_META = '<meta charset="utf-8">'
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ def _short_text(text: str | None, limit: int = SHORT_TEXT_CHARS) -> str:
     return cut.rstrip() + "…"
 
 
-def _negative_reviews(con, brand: str, day: date) -> tuple[list[dict], int]:
+def _negative_reviews(con, brand: str, day: date, zone: ZoneInfo) -> tuple[list[dict], int]:
     where = "from int_reviews where brand = ? and published_day = ? and sentiment = 'negative'"
     total = con.execute(f"select count(*) {where}", [brand, day]).fetchone()[0]
     rows = con.execute(
@@ -149,7 +150,8 @@ def _negative_reviews(con, brand: str, day: date) -> tuple[list[dict], int]:
             "text": _short_text(text),
             "author": _short_text(author, 80),
             "url": url,
-            "published_at": published_at,
+            # DuckDB hands out instants in the session's time zone; show the config's.
+            "published_at": published_at.astimezone(zone) if published_at else None,
         }
         for source, rating, title, text, author, url, published_at in rows
     ]
@@ -175,7 +177,8 @@ def _trend(con, brand: str, first: date, last: date) -> list[dict]:
     return series
 
 
-def _completeness(con, since: datetime) -> dict:
+def _completeness(con, since: datetime, timezone: str) -> dict:
+    """Rows the quality gate set aside in loads since the start of the report day."""
     rows = con.execute(
         """
         select reason, count(*) as rows
@@ -186,16 +189,29 @@ def _completeness(con, since: datetime) -> dict:
         """,
         [since],
     ).fetchall()
+    quarantined = sum(count for _reason, count in rows)
+    since_text = f"{since:%Y-%m-%d %H:%M} {timezone}"
+    if quarantined:
+        reasons = ", ".join(f"{count} {reason}" for reason, count in rows)
+        plural = "s" if quarantined != 1 else ""
+        summary = (
+            f"{quarantined} row{plural} set aside by the quality gate in loads since "
+            f"{since_text} ({reasons}); they are not counted in these figures."
+        )
+    else:
+        summary = f"no rows set aside by the quality gate in loads since {since_text}."
     return {
         "since": since,
-        "quarantined": sum(count for _reason, count in rows),
+        "quarantined": quarantined,
         "by_reason": [{"reason": reason, "rows": count} for reason, count in rows],
+        "summary": "Data completeness: " + summary,
     }
 
 
 def build_daily_context(con, config: Config, day: date) -> dict:
     """Everything the daily report shows for `day`, read from the warehouse behind `con`."""
     previous_day = day - timedelta(days=1)
+    zone = ZoneInfo(config.timezone)
     today = _sums_by_brand_source(con, day, day)
     yesterday = _sums_by_brand_source(con, previous_day, previous_day)
     trailing = _sums_by_brand_source(con, day - timedelta(days=TRAILING_DAYS), previous_day)
@@ -207,7 +223,7 @@ def build_daily_context(con, config: Config, day: date) -> dict:
         kpis = _brand_sums(today, brand.name).kpis()
         previous = _brand_sums(yesterday, brand.name).kpis()
         trailing_avg = _brand_sums(trailing, brand.name).kpis(days=TRAILING_DAYS)
-        negative_reviews, negative_total = _negative_reviews(con, brand.name, day)
+        negative_reviews, negative_total = _negative_reviews(con, brand.name, day, zone)
         share = kpis["negative_share"]
         brands.append(
             {
@@ -238,7 +254,7 @@ def build_daily_context(con, config: Config, day: date) -> dict:
         }
         for brand in config.brands
     ]
-    day_start = datetime.combine(day, time(), tzinfo=ZoneInfo(config.timezone))
+    day_start = datetime.combine(day, time(), tzinfo=zone)
     return {
         "report": "daily",
         "day": day,
@@ -252,7 +268,7 @@ def build_daily_context(con, config: Config, day: date) -> dict:
         },
         "brands": brands,
         "comparison": comparison,
-        "completeness": _completeness(con, day_start),
+        "completeness": _completeness(con, day_start, config.timezone),
     }
 
 
@@ -377,6 +393,9 @@ def render_daily(config: Config, day: date, context: dict) -> RenderedReport:
     values = {**context, "subject": subject, "charts": charts}
     html = environment.get_template("daily.html.j2").render(values)
     html = css_inline.CSSInliner(load_remote_stylesheets=False, keep_at_rules=True).inline(html)
+    # The inliner puts the kept @media rules first; browsers look for the charset in
+    # the first 1024 bytes, so it goes back to the top.
+    html = html.replace(_CHARSET_META, "", 1).replace("<head>", "<head>" + _CHARSET_META, 1)
     text = environment.get_template("daily.txt.j2").render(values)
     archive_html = html
     for content_id, png in images.items():
@@ -409,11 +428,11 @@ def _archived_reports(reports_dir: Path) -> list[_ArchivedReport]:
     return sorted(found, key=lambda item: (item.period, item.report), reverse=True)
 
 
-def _write_text(path: Path, text: str) -> None:
-    """Write via a temporary file so a reader never sees half a report."""
+def write_atomically(path: Path, data: str | bytes) -> None:
+    """Write via a temporary file so a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, encoding="utf-8", newline="\n")
+    partial.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
     partial.replace(path)
 
 
@@ -421,9 +440,9 @@ def write_archive(config: Config, rendered: RenderedReport) -> Path:
     """Save the self-contained report and regenerate the index of all archived reports."""
     reports_dir = config.paths.reports_dir
     path = reports_dir / rendered.report / f"{rendered.period}.html"
-    _write_text(path, rendered.archive_html)
+    write_atomically(path, rendered.archive_html)
     index = (
         _environment().get_template("index.html.j2").render(reports=_archived_reports(reports_dir))
     )
-    _write_text(reports_dir / "index.html", index)
+    write_atomically(reports_dir / "index.html", index)
     return path

