@@ -100,7 +100,11 @@ def check_and_load(
 
     batch_id = batch_id or new_run_id()
     checked = check_raw_batch(files, now=datetime.now(UTC))
-    loaded = load_batch(config, checked.valid, checked.quarantined, batch_id=batch_id, files=files)
+    # Every file read, page-reject sidecars included, so a reload replaces all their rows.
+    files_read = [Path(name) for name in checked.summary["files_read"]]
+    loaded = load_batch(
+        config, checked.valid, checked.quarantined, batch_id=batch_id, files=files_read
+    )
     return CheckedLoad(batch_id, loaded.valid_rows, loaded.quarantined_rows, loaded.days)
 
 

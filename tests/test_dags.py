@@ -132,5 +132,5 @@ def test_airflow_dags_test_runs_the_day_end_to_end(demo_env, tmp_path):
     received = [
         BytesParser(policy=policy.default).parse(path.open("rb")) for path in demo_env.sink.received
     ]
-    assert sorted(str(m["To"]) for m in received) == sorted(recipients)
+    assert sorted(m["To"].addresses[0].addr_spec for m in received) == sorted(recipients)
     assert all(day in str(m["Subject"]) for m in received)

@@ -3,9 +3,10 @@ crawl → check → load → transform → report → send, read back from the r
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import UTC, timedelta
 from email import policy
 from email.parser import BytesParser
 
@@ -29,7 +30,7 @@ def _served_negatives(day, country, app_id):
         1
         for review in reviews_for(country, app_id, day)
         if review["published_at"] is not None
-        and review["published_at"][:10] == day.isoformat()
+        and review["published_at"].astimezone(UTC).date() == day
         and review["rating"] in (1, 2)
     )
 
@@ -61,7 +62,7 @@ def test_demo_day_end_to_end(demo_env):
 
     messages = _messages(demo_env.sink)
     recipients = sorted(r.email for r in config.reports.daily.recipients)
-    assert sorted(str(m["To"]) for m in messages) == recipients
+    assert sorted(m["To"].addresses[0].addr_spec for m in messages) == recipients
     for message in messages:
         assert day.isoformat() in str(message["Subject"])
         assert str(expected_negative) in str(message["Subject"])
@@ -134,3 +135,22 @@ def test_cli_run_with_no_smtp_host_writes_the_outbox(demo_env, tmp_path):
     outbox = sorted((demo_env.data_dir / "outbox").glob("*.eml"))
     assert len(outbox) == len(demo_env.config.reports.daily.recipients)
     assert demo_env.sink.received == []
+
+
+def test_reloading_the_same_files_does_not_duplicate_quarantine_rows(demo_env, tmp_path):
+    from repwatch.pipeline import check_and_load
+
+    records = tmp_path / "batch.jsonl"
+    records.write_text('{"broken json\n', encoding="utf-8")
+    records.with_suffix(".rejects.jsonl").write_text(
+        json.dumps({"url": "http://x/1", "status": 200, "error": "not a feed", "body": "<html>"})
+        + "\n",
+        encoding="utf-8",
+    )
+    for _ in range(2):
+        loaded = check_and_load(demo_env.config, [records])
+        assert (loaded.valid_rows, loaded.quarantined_rows) == (0, 2)
+    with duckdb.connect(str(demo_env.config.paths.warehouse), read_only=True) as con:
+        reasons = con.execute("select reason from quarantine order by reason").fetchall()
+    assert len(reasons) == 2
+    assert reasons[0][0].startswith("page failed to parse")
