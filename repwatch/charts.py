@@ -85,4 +85,7 @@ def _style_axes(axes, series: Sequence[Mapping], title: str) -> None:
     axes.yaxis.get_major_locator().set_params(integer=True)
     axes.grid(axis="y", color="#e5e7eb", linewidth=0.6)
     axes.set_axisbelow(True)
-    axes.legend(loc="lower right", bbox_to_anchor=(1, 1), fontsize=8, frameon=False, ncols=3)
+    # Under the axis: above it the legend collides with the title on a 600 px wide chart.
+    axes.legend(
+        loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize=8, frameon=False, ncols=3
+    )
