@@ -425,8 +425,8 @@ def _import_gx():
     os.environ["GX_ANALYTICS_ENABLED"] = "False"
     import great_expectations as gx
 
-    # GX logs routine set-up (temporary docs folders) at INFO on its own handler.
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    # This GX module forces its logger to INFO and reports routine set-up (temporary folders).
+    logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
     return gx
 
 
