@@ -86,6 +86,4 @@ def _style_axes(axes, series: Sequence[Mapping], title: str) -> None:
     axes.grid(axis="y", color="#e5e7eb", linewidth=0.6)
     axes.set_axisbelow(True)
     # Under the axis: above it the legend collides with the title on a 600 px wide chart.
-    axes.legend(
-        loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize=8, frameon=False, ncols=3
-    )
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize=8, frameon=False, ncols=3)

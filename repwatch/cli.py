@@ -130,6 +130,12 @@ def _parse_targets(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--user-agent", default=None)
 @click.option("--download-delay", type=float, default=None, help="Seconds between requests.")
 @click.option("--max-pages", type=click.IntRange(min=1), default=None, help="Page limit.")
+@click.option(
+    "--http-cache",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Development: store responses in this folder and replay them on the next run.",
+)
 @click.option("--ignore-robots-txt", is_flag=True, help="For local test servers only.")
 def crawl(
     source: str,
@@ -140,6 +146,7 @@ def crawl(
     user_agent: str | None,
     download_delay: float | None,
     max_pages: int | None,
+    http_cache: Path | None,
     ignore_robots_txt: bool,
 ) -> None:
     """Crawl one target of one source into a JSON-lines file (in this process)."""
@@ -152,6 +159,7 @@ def crawl(
         download_delay=download_delay,
         obey_robots_txt=not ignore_robots_txt,
         max_pages=max_pages,
+        http_cache=http_cache,
     )
     stats = run_spider(source, _parse_targets(targets), out, options)
     click.echo(

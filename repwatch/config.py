@@ -15,7 +15,17 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
-KNOWN_SOURCES = ("appstore",)
+# Target parameters each source needs (required, optional); spiders read them from here.
+SOURCE_TARGET_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "appstore": (("app_id", "country"), ()),
+    "jd": (("product_id",), ()),
+    "jsonld": (("url",), ()),
+    "trustpilot": (("domain",), ()),
+    "reddit": (("query",), ("subreddit",)),
+    "hackernews": (("query",), ()),
+    "files": (("folder", "mapping"), ()),
+}
+KNOWN_SOURCES = tuple(SOURCE_TARGET_KEYS)
 DEPARTMENTS = ("customer_service", "product", "marketing", "management", "data_engineering")
 
 # Settings a deployment may override without editing the file.
@@ -52,6 +62,8 @@ class Target(_Strict):
 class SourceConfig(_Strict):
     source: str
     targets: list[Target] = Field(min_length=1)
+    # files source only: named column mappings, record field -> column header in the drop.
+    mappings: dict[str, dict[str, str]] = Field(default_factory=dict)
 
     @field_validator("source")
     @classmethod
@@ -59,6 +71,25 @@ class SourceConfig(_Strict):
         if value not in KNOWN_SOURCES:
             raise ValueError(f"unknown source {value!r} (known: {', '.join(KNOWN_SOURCES)})")
         return value
+
+    @model_validator(mode="after")
+    def _targets_have_their_keys(self) -> SourceConfig:
+        required, optional = SOURCE_TARGET_KEYS[self.source]
+        for number, target in enumerate(self.targets):
+            missing = [key for key in required if not target.params.get(key)]
+            unknown = sorted(set(target.params) - {*required, *optional})
+            if missing or unknown:
+                problem = (
+                    f"missing {', '.join(missing)}" if missing else f"unknown {', '.join(unknown)}"
+                )
+                raise ValueError(
+                    f"targets.{number}: {problem} (a {self.source} target takes "
+                    f"{', '.join(required + optional)})"
+                )
+            mapping = target.params.get("mapping")
+            if mapping is not None and mapping not in self.mappings:
+                raise ValueError(f"targets.{number}: no mapping named {mapping!r} in mappings")
+        return self
 
     @field_validator("targets", mode="before")
     @classmethod

@@ -24,7 +24,7 @@ from pathlib import Path
 from repwatch.config import PROJECT_DIR, Target
 from repwatch.records import RECORD_FIELDS, now_utc_iso
 
-STOP_REASONS = ("empty page", "older than since", "max pages", "error")
+STOP_REASONS = ("empty page", "last page", "older than since", "max pages", "error")
 STDERR_TAIL_CHARS = 4000
 
 log = logging.getLogger(__name__)
@@ -91,6 +91,7 @@ class CrawlOptions:
     download_delay: float | None = None
     obey_robots_txt: bool = True
     max_pages: int | None = None
+    http_cache: Path | None = None
 
     def spider_arguments(self, params: dict[str, str]) -> dict[str, str]:
         arguments = dict(params)
@@ -111,6 +112,7 @@ class CrawlOptions:
             ("--user-agent", self.user_agent),
             ("--download-delay", self.download_delay),
             ("--max-pages", self.max_pages),
+            ("--http-cache", self.http_cache),
         ):
             if value is not None and value != "":
                 flags += [flag, str(value)]
@@ -148,6 +150,9 @@ def run_spider(
     }
     if options.user_agent:
         overrides["USER_AGENT"] = options.user_agent
+    if options.http_cache is not None:
+        overrides["HTTPCACHE_ENABLED"] = True
+        overrides["HTTPCACHE_DIR"] = str(Path(options.http_cache).resolve())
     if options.download_delay is not None:
         # AutoThrottle starts at the configured delay and never goes below it.
         overrides["DOWNLOAD_DELAY"] = options.download_delay

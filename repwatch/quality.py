@@ -57,7 +57,8 @@ REASON_BAD_DATE = "published_at is not an ISO-8601 date"
 
 QUARANTINE_COLUMNS = ("source", "target_id", "review_id", "reason", "payload", "file", "line")
 INTEGER_FIELDS = ("rating", "likes")
-STRING_FIELDS = tuple(name for name in RECORD_FIELDS if name not in (*INTEGER_FIELDS, "raw"))
+JSON_FIELDS = ("raw", "extra")  # kept as JSON text
+STRING_FIELDS = tuple(name for name in RECORD_FIELDS if name not in (*INTEGER_FIELDS, *JSON_FIELDS))
 REQUIRED_FIELDS = ("source", "target_id", "review_id", "kind", "language", "date_precision")
 _INT64_LIMIT = 2**63
 
@@ -278,8 +279,9 @@ def _read_batch(files: list[Path]) -> _Batch:
                         _quarantine_row(None, None, None, [reason], text, path, number)
                     )
                 elif is_records:
-                    if value.get("raw") is not None:
-                        value["raw"] = _RAW_ENCODER.encode(value["raw"])
+                    for name in JSON_FIELDS:
+                        if value.get(name) is not None:
+                            value[name] = _RAW_ENCODER.encode(value[name])
                     batch.records.append(value)
                     batch.record_files.append(file_index)
                     batch.record_lines.append(number)
@@ -404,6 +406,13 @@ def _typed_check_frame(
     for name in INTEGER_FIELDS:
         checked[name], bad = _integers(records[name])
         failures.append((f"{name} is not an integer", bad))
+    extra = records["extra"]
+    failures.append(
+        (
+            "extra is not an object",
+            (extra.notna() & ~extra.astype(str).str.startswith("{")).to_numpy(),
+        )
+    )
     # GX's dateutil-based parse check works value by value; pandas parses the column at once.
     published = _utc_times(texts["published_at"])
     failures.append(

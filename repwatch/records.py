@@ -23,7 +23,8 @@ RECORD_FIELDS = (
     "reply_text",  # the business's public reply, or None
     "reply_at",  # UTC ISO-8601 or None
     "url",
-    "likes",  # int >= 0
+    "likes",  # int >= 0: helpful votes, likes, points or score
+    "extra",  # source-specific fields as an object (e.g. app version, subreddit), or None
     "crawled_at",  # UTC ISO-8601
     "raw",  # the original payload of this item, untouched
 )

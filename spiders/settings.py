@@ -25,6 +25,18 @@ AUTOTHROTTLE_MAX_DELAY = 30.0
 RETRY_ENABLED = True
 RETRY_TIMES = 3
 RETRY_HTTP_CODES = [429, 500, 502, 503, 504, 522, 524, 408]
+# Scrapy's retry, plus waiting: Retry-After when the site sends it, else 1 s, 2 s, 4 s, ...
+DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "spiders.middlewares.BackoffRetryMiddleware": 550,
+}
+RETRY_BACKOFF_BASE = 1.0
+RETRY_BACKOFF_MAX = 60.0
+RETRY_AFTER_MAX = 300.0
+
+# For development: `repwatch crawl --http-cache DIR` replays responses from DIR.
+HTTPCACHE_ENABLED = False
+HTTPCACHE_POLICY = "scrapy.extensions.httpcache.DummyPolicy"
 
 ITEM_PIPELINES = {"spiders.pipelines.PageRejectsPipeline": 100}
 REPWATCH_REJECTS_FILE = None

@@ -8,7 +8,7 @@ import sys
 import pytest
 import yaml
 
-from repwatch.config import ConfigError, load_config
+from repwatch.config import KNOWN_SOURCES, ConfigError, load_config
 from tests.conftest import DEMO_CONFIG, REPO
 
 
@@ -55,6 +55,16 @@ def test_demo_config_loads_with_paths_relative_to_the_file():
             "pattern",
         ),
         (lambda s: s.update(brands=[]), "brands", "at least 1"),
+        (
+            lambda s: s["brands"][0]["sources"][0]["targets"][0].pop("country"),
+            "brands.0.sources.0",
+            "targets.0: missing country",
+        ),
+        (
+            lambda s: s["brands"][0]["sources"][0]["targets"][0].update(shop="x"),
+            "brands.0.sources.0",
+            "targets.0: unknown shop",
+        ),
     ],
 )
 def test_wrong_values_name_the_file_the_key_and_the_problem(
@@ -118,7 +128,8 @@ def test_cli_prints_one_line_and_no_traceback(tmp_path):
     assert done.returncode != 0
     assert "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines() == [
-        f"Error: {path}: brands.0.sources.0.source: unknown source 'appstor' (known: appstore)"
+        f"Error: {path}: brands.0.sources.0.source: unknown source 'appstor' "
+        f"(known: {', '.join(KNOWN_SOURCES)})"
     ]
 
 

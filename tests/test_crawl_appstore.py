@@ -16,7 +16,8 @@ import pytest
 
 from repwatch.crawl import CrawlOptions, CrawlStats, crawl_in_subprocess, rejects_path, stats_path
 from repwatch.demo_site import catalog
-from repwatch.demo_site.server import PAGE_SIZE, serve_in_thread
+from repwatch.demo_site.server import serve_in_thread
+from repwatch.demo_site.sites.appstore import PAGE_SIZE
 from repwatch.records import RECORD_FIELDS, clean_text, utc_iso
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from repwatch.demo_site import catalog
-from repwatch.demo_site.server import PAGE_SIZE, serve_in_thread
+from repwatch.demo_site.server import serve_in_thread
+from repwatch.demo_site.sites.appstore import PAGE_SIZE
 
 LAST_DAY = date(2026, 11, 20)
 ACME_STORES = [("us", "1000001"), ("cn", "1000001")]

@@ -66,7 +66,7 @@ def test_parse_feed_accepts_text_and_parsed_documents_alike():
     [
         (b"<html><body>Service Unavailable</body></html>", "not valid JSON"),
         (b"", "not valid JSON"),
-        (b"\xff\xfe\x00garbage", "not valid JSON"),
+        (b"\xff\xfe\x00garbage", "cannot decode the page"),
         (b'{"error": "rate limited"}', "no `feed` object"),
         (b"[1, 2, 3]", "no `feed` object"),
         (b'{"feed": {"entry": "nope"}}', "not a list of objects"),

@@ -36,6 +36,7 @@ with_brand as (
         reviews.reply_at,
         reviews.url,
         reviews.likes,
+        reviews.extra,
         -- v1: sentiment from the star rating until text sentiment replaces it
         case
             when reviews.rating between 1 and 2 then 'negative'

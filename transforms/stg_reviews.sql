@@ -24,6 +24,7 @@ typed as (
         try_cast(reply_at as timestamptz) as reply_at,
         url::varchar as url,
         coalesce(try_cast(likes as integer), 0) as likes,
+        extra::json as extra,
         try_cast(crawled_at as timestamptz) as crawled_at,
         raw::json as raw,
         file::varchar as landing_file,

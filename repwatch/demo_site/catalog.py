@@ -28,7 +28,19 @@ WEEKLY_ACTIVITY = (0.3, 0.2, 0.2, 0.35, 0.6, 1.0, 0.9)
 
 
 @dataclass(frozen=True)
-class AppProfile:
+class ReplyPolicy:
+    """How the business answers: shares of reviews that get a public reply, and how fast."""
+
+    negative_share: float
+    other_share: float
+    # (upper bound in hours, weight): most within a day, some late.
+    delay_hours: tuple[tuple[float, float], ...] = ((4, 0.35), (24, 0.3), (72, 0.2), (240, 0.15))
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What one target of one demo site looks like: volume, ratings, replies, surge."""
+
     name: str
     language: str
     daily_reviews: tuple[int, int]
@@ -36,30 +48,59 @@ class AppProfile:
     weekly_seasonality: bool = False
     surge: bool = False
     undated_share: float = 0.0
+    replies: ReplyPolicy | None = None
+    id_prefix: int | None = None  # default: derived from site and key
 
 
-APPS: dict[tuple[str, str], AppProfile] = {
-    ("us", "1000001"): AppProfile(
+# Kept as the name other modules know it by.
+AppProfile = Profile
+
+# One entry per (site, target key) the demo site serves. Other sites add theirs here.
+PROFILES: dict[tuple[str, str], Profile] = {
+    ("appstore", "us/1000001"): Profile(
         name="Acme Shop",
         language="en",
         daily_reviews=(10, 16),
         star_weights={5: 0.42, 4: 0.26, 3: 0.12, 2: 0.08, 1: 0.12},
         weekly_seasonality=True,
         surge=True,
+        id_prefix=1000001 * 1000 + 21 * 27 + 19,
     ),
-    ("cn", "1000001"): AppProfile(
+    ("appstore", "cn/1000001"): Profile(
         name="Acme Shop",
         language="zh",
         daily_reviews=(6, 10),
         star_weights={5: 0.40, 4: 0.28, 3: 0.10, 2: 0.10, 1: 0.12},
         surge=True,
+        id_prefix=1000001 * 1000 + 3 * 27 + 14,
     ),
-    ("us", "2000002"): AppProfile(
+    ("appstore", "us/2000002"): Profile(
         name="RivalMart",
         language="en",
         daily_reviews=(8, 12),
         star_weights={5: 0.38, 4: 0.27, 3: 0.13, 2: 0.09, 1: 0.13},
         undated_share=1 / 200,
+        id_prefix=2000002 * 1000 + 21 * 27 + 19,
+    ),
+}
+APPS: dict[tuple[str, str], Profile] = {
+    tuple(key.split("/")): profile
+    for (site, key), profile in PROFILES.items()
+    if site == "appstore"
+}
+
+REPLY_TEXTS = {
+    "en": (
+        "Hi {author}, thank you for taking the time to write this. "
+        "We are sorry about your experience; our support team has e-mailed you to put it right.",
+        "Thanks for the feedback, {author}. We have passed this to the team concerned "
+        "and will follow up with you directly.",
+        "We appreciate your review, {author}! Glad to hear it, and thank you for shopping with us.",
+    ),
+    "zh": (
+        "亲爱的{author}，非常抱歉给您带来不好的体验，客服已联系您处理，请留意消息。",
+        "感谢{author}的反馈，我们已将问题转交相关部门，会尽快给您答复。",
+        "感谢{author}的支持与好评，期待您再次光临！",
     ),
 }
 
@@ -123,18 +164,16 @@ def title_of(text: str, language: str) -> str:
     return title[:1].upper() + title[1:]
 
 
-def country_number(country: str) -> int:
-    """A small number per two-letter country code, part of every review id."""
-    first, second = (ord(letter) - ord("a") + 1 for letter in country.lower()[:2])
-    return first * 27 + second
+def id_prefix(site: str, key: str, profile: Profile) -> int:
+    if profile.id_prefix is not None:
+        return profile.id_prefix
+    return int.from_bytes(hashlib.sha256(f"{site}/{key}".encode()).digest()[:4], "big")
 
 
-def review_id(country: str, app_id: str, day: date, index: int) -> str:
-    """Stable numeric id: app, country, day and position within the day."""
+def review_id(prefix: int, day: date, index: int) -> str:
+    """Stable numeric id: target, day and position within the day."""
     day_number = (day - date(2000, 1, 1)).days
-    return str(
-        ((int(app_id) * 1000 + country_number(country)) * 100_000 + day_number) * 1000 + index
-    )
+    return str((prefix * 100_000 + day_number) * 1000 + index)
 
 
 def app_version(day: date) -> str:
@@ -162,11 +201,28 @@ def _daily_volume(rng: random.Random, profile: AppProfile, day: date) -> int:
     return rng.randint(low, high)
 
 
+def _reply(rng: random.Random, policy: ReplyPolicy | None, review: dict) -> tuple:
+    """(reply text, reply time) or (None, None); late replies stay hidden until they happen."""
+    if policy is None or review["published_at"] is None:
+        return None, None
+    share = policy.negative_share if review["rating"] <= 2 else policy.other_share
+    if rng.random() >= share:
+        return None, None
+    bounds = [upper for upper, _ in policy.delay_hours]
+    weights = [weight for _, weight in policy.delay_hours]
+    upper = rng.choices(bounds, weights=weights)[0]
+    lower = ([0.25, *bounds])[bounds.index(upper)]
+    delay = timedelta(hours=rng.uniform(lower, upper))
+    texts = REPLY_TEXTS[review["language"]]
+    text = texts[2] if review["rating"] >= 4 else rng.choice(texts[:2])
+    return text.format(author=review["author"]), review["written_at"] + delay
+
+
 def _make_review(
     rng: random.Random,
-    country: str,
-    app_id: str,
-    profile: AppProfile,
+    site: str,
+    key: str,
+    profile: Profile,
     day: date,
     index: int,
     star_weights: dict[int, float],
@@ -176,10 +232,10 @@ def _make_review(
     author, author_id = _author(rng, profile.language)
     moment = datetime.combine(day, time(), UTC) + timedelta(seconds=rng.randrange(86_400))
     vote_count = rng.choice((0, 0, 0, 0, 1, 2, 5))
-    return {
-        "review_id": review_id(country, app_id, day, index),
-        "country": country,
-        "app_id": app_id,
+    review = {
+        "review_id": review_id(id_prefix(site, key, profile), day, index),
+        "site": site,
+        "key": key,
         "app_name": profile.name,
         "author": author,
         "author_id": author_id,
@@ -191,48 +247,64 @@ def _make_review(
         "vote_sum": rng.randint(0, vote_count),
         "vote_count": vote_count,
         "written_at": moment,
-        # The feed leaves `updated` out for these, as Apple's feed sometimes did.
+        # Left without a date, as real feeds sometimes are.
         "published_at": None if rng.random() < profile.undated_share else moment,
         "surge": star_weights is NEGATIVE_STARS,
     }
+    if site == "appstore":
+        review["country"], review["app_id"] = key.split("/")
+    review["reply_text"], review["reply_at"] = _reply(rng, profile.replies, review)
+    return review
 
 
-def _day_reviews(country: str, app_id: str, profile: AppProfile, day: date, surge: bool) -> list:
-    rng = random.Random(f"{country}/{app_id}/{day.isoformat()}")
+def _day_reviews(site: str, key: str, profile: Profile, day: date, surge: bool) -> list:
+    seed = f"{key}/{day.isoformat()}" if site == "appstore" else f"{site}/{key}/{day.isoformat()}"
+    rng = random.Random(seed)
     normal = _daily_volume(rng, profile, day)
     reviews = [
-        _make_review(rng, country, app_id, profile, day, index, profile.star_weights)
+        _make_review(rng, site, key, profile, day, index, profile.star_weights)
         for index in range(normal)
     ]
     if surge:
-        surge_rng = random.Random(f"{country}/{app_id}/{day.isoformat()}/surge")
+        surge_rng = random.Random(f"{seed}/surge")
         reviews += [
-            _make_review(surge_rng, country, app_id, profile, day, index, NEGATIVE_STARS)
+            _make_review(surge_rng, site, key, profile, day, index, NEGATIVE_STARS)
             for index in range(normal, normal * (1 + SURGE_EXTRA_VOLUME))
         ]
     return reviews
 
 
-@lru_cache(maxsize=32)
-def _reviews(country: str, app_id: str, last_day: date) -> tuple[dict, ...]:
-    profile = APPS.get((country, app_id))
+@lru_cache(maxsize=64)
+def _items(site: str, key: str, last_day: date) -> tuple[dict, ...]:
+    profile = PROFILES.get((site, key))
     if profile is None:
         return ()
     reviews = []
     for days_back in range(HISTORY_DAYS):
         day = last_day - timedelta(days=days_back)
         surge = profile.surge and days_back < SURGE_DAYS
-        reviews += _day_reviews(country, app_id, profile, day, surge)
+        reviews += _day_reviews(site, key, profile, day, surge)
     reviews.sort(key=lambda review: (review["written_at"], int(review["review_id"])), reverse=True)
+    end_of_last_day = datetime.combine(last_day + timedelta(days=1), time(), UTC)
+    for review in reviews:
+        # A reply written after the site's "now" has not happened yet.
+        if review["reply_at"] is not None and review["reply_at"] >= end_of_last_day:
+            review["reply_text"], review["reply_at"] = None, None
     return tuple(reviews)
 
 
-def reviews_for(country: str, app_id: str, last_day: date) -> list[dict]:
-    """Every review the site serves for one app in one store, newest first.
+def items(site: str, key: str, last_day: date) -> list[dict]:
+    """Every item the site serves for one target, newest first (copies: callers may edit).
 
-    `written_at` orders the feed; `published_at` is what the feed shows (None: no date).
+    `written_at` orders the listing; `published_at` is what the page shows (None: no date);
+    `reply_text`/`reply_at` the business's public reply, if any by the end of `last_day`.
     """
-    return [dict(review) for review in _reviews(country.lower(), app_id, last_day)]
+    return [dict(review) for review in _items(site, key, last_day)]
+
+
+def reviews_for(country: str, app_id: str, last_day: date) -> list[dict]:
+    """Every App Store review served for one app in one store, newest first."""
+    return items("appstore", f"{country.lower()}/{app_id}", last_day)
 
 
 def app_name(country: str, app_id: str) -> str | None:

@@ -8,19 +8,15 @@ pure function `parse_feed`, so saved responses can be tested without a Scrapy en
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import AsyncIterator, Iterator
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
-import scrapy
 from scrapy.http import Response
-from twisted.python.failure import Failure
 
-from repwatch.config import Target
-from repwatch.records import clean_text, detect_language, now_utc_iso, utc_iso
-from spiders.items import PageReject
+from repwatch.records import clean_text, detect_language, utc_iso
+from spiders.base import Page, ReviewSpider
+from spiders.encoding import PageParseError, load_json
 
 SOURCE = "appstore"
 APPLE_BASE_URL = "https://itunes.apple.com"
@@ -28,7 +24,7 @@ APPLE_MAX_PAGES = 10
 _INTEGER = re.compile(r"^[+-]?\d+$")
 
 
-class FeedParseError(ValueError):
+class FeedParseError(PageParseError):
     """The payload is not an App Store review feed."""
 
 
@@ -89,9 +85,9 @@ def feed_entries(payload: str | bytes | dict) -> list[dict]:
         document = payload
     else:
         try:
-            document = json.loads(payload)
-        except ValueError as exc:  # includes bad UTF-8
-            raise FeedParseError(f"not valid JSON: {exc}") from None
+            document = load_json(payload, "the feed")
+        except PageParseError as exc:
+            raise FeedParseError(str(exc)) from None
     feed = document.get("feed") if isinstance(document, dict) else None
     if not isinstance(feed, dict):
         raise FeedParseError("not a review feed: no `feed` object at the top level")
@@ -125,6 +121,10 @@ def parse_entry(entry: dict, *, target_id: str, page_url: str, crawled_at: str) 
         "reply_at": None,
         "url": _link_href(entry) or page_url,
         "likes": likes if likes is not None and likes >= 0 else 0,
+        "extra": {
+            "app_version": clean_text(_label(entry, "im:version")),
+            "vote_count": _as_int(_label(entry, "im:voteCount")),
+        },
         "crawled_at": crawled_at,
         "raw": entry,
     }
@@ -140,30 +140,20 @@ def parse_feed(
     ]
 
 
-class AppStoreSpider(scrapy.Spider):
+class AppStoreSpider(ReviewSpider):
     """Arguments: app_id, country, since (YYYY-MM-DD), base_url, max_pages."""
 
     name = SOURCE
+    default_base_url = APPLE_BASE_URL
+    default_max_pages = APPLE_MAX_PAGES
+    target_keys = ("app_id", "country")
 
-    def __init__(
-        self,
-        app_id: str,
-        country: str,
-        since: str | None = None,
-        base_url: str = APPLE_BASE_URL,
-        max_pages: int | str = APPLE_MAX_PAGES,
-        **kwargs: Any,
-    ):
-        super().__init__(**kwargs)
-        if not app_id.isdigit():
-            raise ValueError(f"app_id must be numeric, got {app_id!r}")
-        self.app_id = app_id
-        self.country = country.lower()
-        self.since = date.fromisoformat(since) if since else None
-        self.base_url = base_url.rstrip("/")
-        self.max_pages = int(max_pages)
-        self.target_id = Target(params={"app_id": app_id, "country": country}).target_id
-        self.stopped_because: str | None = None
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        if not self.params["app_id"].isdigit():
+            raise ValueError(f"app_id must be numeric, got {self.params['app_id']!r}")
+        self.app_id = self.params["app_id"]
+        self.country = self.params["country"].lower()
 
     def page_url(self, page: int) -> str:
         return (
@@ -171,51 +161,12 @@ class AppStoreSpider(scrapy.Spider):
             f"/page={page}/id={self.app_id}/sortby=mostrecent/json"
         )
 
-    def page_request(self, page: int) -> scrapy.Request:
-        return scrapy.Request(
-            self.page_url(page),
-            callback=self.parse,
-            errback=self.page_failed,
-            cb_kwargs={"page": page},
+    def first_url(self) -> str:
+        return self.page_url(1)
+
+    def parse_page(self, response: Response, page: int, crawled_at: str) -> Page:
+        records = parse_feed(
+            response.body, target_id=self.target_id, page_url=response.url, crawled_at=crawled_at
         )
-
-    async def start(self) -> AsyncIterator[scrapy.Request]:
-        yield self.page_request(1)
-
-    def is_wanted(self, record: dict) -> bool:
-        published = record["published_at"]
-        return self.since is None or published is None or published[:10] >= str(self.since)
-
-    def parse(self, response: Response, page: int) -> Iterator[dict | PageReject | scrapy.Request]:
-        try:
-            records = parse_feed(
-                response.body,
-                target_id=self.target_id,
-                page_url=response.url,
-                crawled_at=now_utc_iso(),
-            )
-        except FeedParseError as exc:
-            self.stopped_because = "error"
-            yield PageReject.from_body(response.url, response.status, str(exc), response.body)
-            return
-        if not records:
-            self.stopped_because = "empty page"
-            return
-        yield from (record for record in records if self.is_wanted(record))
-        dates = [record["published_at"][:10] for record in records if record["published_at"]]
-        if self.since is not None and dates and min(dates) < str(self.since):
-            self.stopped_because = "older than since"
-        elif page >= self.max_pages:
-            self.stopped_because = "max pages"
-        else:
-            yield self.page_request(page + 1)
-
-    def page_failed(self, failure: Failure) -> Iterator[PageReject]:
-        self.stopped_because = "error"
-        response = getattr(failure.value, "response", None)
-        yield PageReject.from_body(
-            failure.request.url,
-            response.status if response is not None else None,
-            f"{failure.type.__name__}: {failure.getErrorMessage()}",
-            response.body if response is not None else b"",
-        )
+        # Apple's `next` link points back at the last page; counting pages is what works.
+        return Page(records=records, next_url=self.page_url(page + 1))

@@ -1,0 +1,1 @@
+"""One module per demo site, each with a ROUTES list of (path pattern, handler)."""

@@ -1,0 +1,118 @@
+"""What every review spider shares: its target, how far back to go, how many pages, where
+to stop and why, and what happens to a page that cannot be used.
+
+A site's spider names its target parameters and implements two methods:
+`first_url()` and `parse_page(response, page) -> Page`; parsing stays a pure function of
+the response body so golden fixtures test it without a Scrapy engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, ClassVar
+
+import scrapy
+from scrapy.http import Response
+from twisted.python.failure import Failure
+
+from repwatch.config import Target
+from repwatch.records import now_utc_iso
+from spiders.encoding import PageParseError
+from spiders.items import PageReject
+
+
+@dataclass
+class Page:
+    """What one page gave: its records, and the next page's URL (None: this was the last)."""
+
+    records: list[dict] = field(default_factory=list)
+    next_url: str | None = None
+
+
+class ReviewSpider(scrapy.Spider):
+    """Arguments: the site's target parameters, since (YYYY-MM-DD), base_url, max_pages."""
+
+    default_base_url: ClassVar[str]
+    target_keys: ClassVar[tuple[str, ...]] = ()
+    optional_target_keys: ClassVar[tuple[str, ...]] = ()
+    default_max_pages: ClassVar[int] = 10
+
+    def __init__(
+        self,
+        since: str | None = None,
+        base_url: str | None = None,
+        max_pages: int | str | None = None,
+        **kwargs: Any,
+    ):
+        missing = [key for key in self.target_keys if not kwargs.get(key)]
+        if missing:
+            raise ValueError(f"{self.name}: missing target parameter(s): {', '.join(missing)}")
+        self.params = {
+            key: str(kwargs.pop(key))
+            for key in (*self.target_keys, *self.optional_target_keys)
+            if kwargs.get(key) not in (None, "")
+        }
+        super().__init__(**kwargs)
+        self.target_id = Target(params=self.params).target_id
+        self.since = date.fromisoformat(since) if since else None
+        self.base_url = (base_url or self.default_base_url).rstrip("/")
+        self.max_pages = int(max_pages) if max_pages else self.default_max_pages
+        self.stopped_because: str | None = None
+
+    # What a site implements.
+    def first_url(self) -> str:
+        raise NotImplementedError
+
+    def parse_page(self, response: Response, page: int, crawled_at: str) -> Page:
+        raise NotImplementedError
+
+    # Shared machinery.
+    def page_request(self, url: str, page: int) -> scrapy.Request:
+        return scrapy.Request(
+            url, callback=self.on_page, errback=self.on_error, cb_kwargs={"page": page}
+        )
+
+    async def start(self) -> AsyncIterator[scrapy.Request]:
+        yield self.page_request(self.first_url(), 1)
+
+    def is_wanted(self, record: dict) -> bool:
+        published = record["published_at"]
+        return self.since is None or published is None or published[:10] >= str(self.since)
+
+    def reached_since(self, records: list[dict]) -> bool:
+        days = [record["published_at"][:10] for record in records if record["published_at"]]
+        return self.since is not None and bool(days) and min(days) < str(self.since)
+
+    def on_page(
+        self, response: Response, page: int
+    ) -> Iterator[dict | PageReject | scrapy.Request]:
+        try:
+            result = self.parse_page(response, page, now_utc_iso())
+        except PageParseError as exc:
+            self.stopped_because = "error"
+            yield PageReject.from_body(response.url, response.status, str(exc), response.body)
+            return
+        if not result.records:
+            self.stopped_because = "empty page"
+            return
+        yield from (record for record in result.records if self.is_wanted(record))
+        if self.reached_since(result.records):
+            self.stopped_because = "older than since"
+        elif result.next_url is None:
+            self.stopped_because = "last page"
+        elif page >= self.max_pages:
+            self.stopped_because = "max pages"
+        else:
+            yield self.page_request(result.next_url, page + 1)
+
+    def on_error(self, failure: Failure) -> Iterator[PageReject]:
+        self.stopped_because = "error"
+        response = getattr(failure.value, "response", None)
+        yield PageReject.from_body(
+            failure.request.url,
+            response.status if response is not None else None,
+            f"{failure.type.__name__}: {failure.getErrorMessage()}",
+            response.body if response is not None else b"",
+        )
