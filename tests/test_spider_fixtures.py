@@ -1,77 +1,87 @@
-"""Golden pairs for the appstore parser: tests/fixtures/appstore/<case>.json (a saved feed
-page) and <case>.expected.json (the call's target and page URL, and the expected records)."""
+"""Golden pages for every spider: tests/fixtures/<site>/<case>.expected.json names the
+target, the page URL and headers, and the records (and next page) the spider must get from
+the saved response beside it, tests/fixtures/<site>/<case>.<ext>; or, with "error", the
+reason it must reject the page. One parametrised test finds every pair."""
 
+from __future__ import annotations
+
+import importlib
+import inspect
 import json
 from pathlib import Path
 
 import pytest
+from scrapy.http import HtmlResponse, Request, TextResponse
 
+from repwatch.config import KNOWN_SOURCES
 from repwatch.records import RECORD_FIELDS
-from spiders.sites.appstore import FeedParseError, parse_feed
+from spiders.base import ReviewSpider
+from spiders.encoding import PageParseError
 
-FIXTURES = Path(__file__).parent / "fixtures" / "appstore"
-CASES = sorted(
-    path.name.removesuffix(".expected.json") for path in FIXTURES.glob("*.expected.json")
-)
+FIXTURES = Path(__file__).parent / "fixtures"
 CRAWLED_AT = "2026-11-21T06:00:00Z"
-
-
-def test_every_required_case_has_a_golden_pair():
-    required = {
-        "normal_page",
-        "single_entry_object",
-        "missing_date",
-        "malformed_rating",
-        "metadata_entry_first",
-        "past_the_end",
-    }
-    assert required <= set(CASES)
-    for case in CASES:
-        assert (FIXTURES / f"{case}.json").exists(), f"{case}.expected.json has no saved page"
-
-
-@pytest.mark.parametrize("case", CASES)
-def test_parse_feed_matches_golden_records(case):
-    expected = json.loads((FIXTURES / f"{case}.expected.json").read_text(encoding="utf-8"))
-    payload = (FIXTURES / f"{case}.json").read_bytes()
-
-    records = parse_feed(
-        payload,
-        target_id=expected["target_id"],
-        page_url=expected["page_url"],
-        crawled_at=CRAWLED_AT,
-    )
-
-    assert records == expected["records"]
-    for record in records:
-        assert tuple(record) == RECORD_FIELDS
-
-
-def test_parse_feed_accepts_text_and_parsed_documents_alike():
-    payload = (FIXTURES / "normal_page.json").read_text(encoding="utf-8")
-    arguments = {
-        "target_id": "app_id=1000001&country=us",
-        "page_url": "u",
-        "crawled_at": CRAWLED_AT,
-    }
-
-    from_text = parse_feed(payload, **arguments)
-
-    assert from_text == parse_feed(json.loads(payload), **arguments)
-    assert from_text == parse_feed(payload.encode("utf-8"), **arguments)
-
-
-@pytest.mark.parametrize(
-    ("body", "message"),
-    [
-        (b"<html><body>Service Unavailable</body></html>", "not valid JSON"),
-        (b"", "not valid JSON"),
-        (b"\xff\xfe\x00garbage", "cannot decode the page"),
-        (b'{"error": "rate limited"}', "no `feed` object"),
-        (b"[1, 2, 3]", "no `feed` object"),
-        (b'{"feed": {"entry": "nope"}}', "not a list of objects"),
-    ],
+CASES = sorted(
+    (path.parent.name, path.name.removesuffix(".expected.json"))
+    for path in FIXTURES.glob("*/*.expected.json")
 )
-def test_a_page_that_is_not_a_feed_raises_a_clear_parse_error(body, message):
-    with pytest.raises(FeedParseError, match=message):
-        parse_feed(body, target_id="t", page_url="u", crawled_at=CRAWLED_AT)
+# Every site has these; sites add their own quirks (JSONP, GBK, microdata, ...).
+REQUIRED_CASES = {"malformed", "truncated"}
+
+
+def spider_class(site: str) -> type[ReviewSpider]:
+    module = importlib.import_module(f"spiders.sites.{site}")
+    (found,) = [
+        value
+        for value in vars(module).values()
+        if inspect.isclass(value)
+        and issubclass(value, ReviewSpider)
+        and getattr(value, "name", None) == site
+    ]
+    return found
+
+
+def saved_page(site: str, case: str) -> Path:
+    (page,) = [
+        path
+        for path in (FIXTURES / site).glob(f"{case}.*")
+        if not path.name.endswith(".expected.json")
+    ]
+    return page
+
+
+def response_for(expected: dict, body: bytes) -> TextResponse:
+    headers = expected.get("headers", {})
+    kind = HtmlResponse if "html" in headers.get("Content-Type", "") else TextResponse
+    return kind(url=expected["url"], body=body, headers=headers, request=Request(expected["url"]))
+
+
+@pytest.mark.parametrize(("site", "case"), CASES, ids=[f"{s}/{c}" for s, c in CASES])
+def test_spider_gets_the_golden_records_from_the_saved_page(site, case):
+    expected = json.loads((FIXTURES / site / f"{case}.expected.json").read_text("utf-8"))
+    spider = spider_class(site)(**expected["params"])
+    response = response_for(expected, saved_page(site, case).read_bytes())
+
+    if "error" in expected:
+        with pytest.raises(PageParseError, match=expected["error"]):
+            spider.parse_page(response, 1, CRAWLED_AT)
+        return
+    page = spider.parse_page(response, 1, CRAWLED_AT)
+    assert page.records == expected["records"]
+    for record in page.records:
+        assert tuple(record) == RECORD_FIELDS
+        assert record["source"] == site
+    if "next_url" in expected:
+        assert page.next_url == expected["next_url"]
+
+
+@pytest.mark.parametrize("site", sorted({site for site, _ in CASES}))
+def test_every_site_has_its_required_cases(site):
+    cases = {case for s, case in CASES if s == site}
+    assert cases >= REQUIRED_CASES, f"{site} lacks {REQUIRED_CASES - cases}"
+
+
+def test_every_crawled_source_has_golden_pages():
+    crawled = set(KNOWN_SOURCES) - {"files"}  # files reads drops, not web pages
+    sites_with_cases = {site for site, _ in CASES}
+    missing = crawled - sites_with_cases
+    assert not missing, f"no golden pages for {sorted(missing)}"

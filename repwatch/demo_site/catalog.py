@@ -9,6 +9,7 @@ normal volume again in negative reviews.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import random
 import re
 from dataclasses import dataclass
@@ -274,9 +275,21 @@ def _day_reviews(site: str, key: str, profile: Profile, day: date, surge: bool) 
     return reviews
 
 
+def profile_of(site: str, key: str) -> Profile | None:
+    """A target's profile: from PROFILES here, or from the PROFILES dict of the site's module
+    (repwatch.demo_site.sites.<site>), keyed by the target key alone."""
+    if (site, key) in PROFILES:
+        return PROFILES[(site, key)]
+    try:
+        module = importlib.import_module(f"repwatch.demo_site.sites.{site}")
+    except ModuleNotFoundError:
+        return None
+    return getattr(module, "PROFILES", {}).get(key)
+
+
 @lru_cache(maxsize=64)
 def _items(site: str, key: str, last_day: date) -> tuple[dict, ...]:
-    profile = PROFILES.get((site, key))
+    profile = profile_of(site, key)
     if profile is None:
         return ()
     reviews = []
