@@ -139,6 +139,10 @@ class CrawlConfig(_Strict):
     lookback_days: int = Field(default=3, ge=0, le=3650)
     download_delay: float = Field(default=1.0, ge=0)
     obey_robots_txt: bool = True
+    # Re-read this much before a target's newest item, to catch late replies and edits.
+    overlap_hours: int = Field(default=48, ge=0, le=24 * 60)
+    # Sources crawled side by side; a source's own targets always go one at a time.
+    parallel_sources: int = Field(default=4, ge=1, le=32)
     # Pages per target and run; Apple's review feed itself stops at 10.
     max_pages: int = Field(default=10, ge=1, le=10000)
     base_urls: dict[str, str] = Field(default_factory=dict)

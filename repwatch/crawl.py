@@ -224,3 +224,31 @@ def crawl_in_subprocess(
     stats = CrawlStats.from_file(stats_file)
     log.info("%s", stats.summary())
     return stats
+
+
+def failed_crawl(
+    source: str, params: dict[str, str], out: Path, options: CrawlOptions, error: str
+) -> CrawlStats:
+    """Write the files of a crawl whose process failed: no records, and stats that say why."""
+    out = Path(out)
+    out.write_text("", encoding="utf-8")
+    rejects_path(out).write_text("", encoding="utf-8")
+    now = now_utc_iso()
+    stats = CrawlStats(
+        source=source,
+        target_id=Target(params=params).target_id,
+        params=dict(params),
+        since=options.since.isoformat() if options.since else None,
+        base_url=options.base_url,
+        started_at=now,
+        finished_at=now,
+        requests=0,
+        responses=0,
+        items=0,
+        rejects=0,
+        errors=1,
+        finish_reason=f"crawl process failed: {error[-500:]}",
+        stopped_because="error",
+    )
+    stats.to_file(stats_path(out))
+    return stats

@@ -36,45 +36,77 @@ class DayResult:
 
 
 def crawl_targets(
-    config: Config, *, since: date, run_id: str | None = None, progress: Progress = _quiet
+    config: Config,
+    *,
+    since: date,
+    incremental: bool = True,
+    run_id: str | None = None,
+    progress: Progress = _quiet,
 ) -> list[Path]:
     """Crawl every configured target, each in its own process, into the raw landing.
 
-    A target whose crawl fails is logged and reported, and the others go on: one broken
-    site must not stop the report on the rest.
+    Sources run side by side (different sites); the targets of one source run one after
+    another, so each site sees one request at a time. With `incremental`, a target whose
+    previous crawl finished cleanly starts from its watermark (less an overlap for late
+    replies) when that is newer than `since`; a backfill passes incremental=False to page
+    back to `since`. A target whose crawl fails is recorded and the others go on.
     """
-    from repwatch.crawl import CrawlError, CrawlOptions, crawl_in_subprocess
+    from concurrent.futures import ThreadPoolExecutor
 
     run_id = run_id or new_run_id()
-    crawl_date = datetime.now(UTC).date()
-    landed = []
-    targets = config.targets()
-    for number, (brand, source, target) in enumerate(targets, start=1):
-        destination = landing_file(
-            config.paths.raw_dir, source.source, target.target_id, run_id, crawl_date
-        )
-        progress(
-            f"[{number}/{len(targets)}] crawl {source.source} {target.target_id} ({brand.name})"
-        )
-        try:
-            options = CrawlOptions(
-                since=since,
-                base_url=config.base_url(source.source),
-                user_agent=_user_agent(config),
-                download_delay=config.crawl.download_delay,
-                obey_robots_txt=config.crawl.obey_robots_txt,
-                max_pages=config.crawl.max_pages,
-            )
-            stats = crawl_in_subprocess(source.source, target.params, destination.path, options)
-        except CrawlError as exc:
-            log.error("crawl of %s %s failed: %s", source.source, target.target_id, exc)
-            progress(f"    failed: {exc}")
-            continue
-        progress(
-            f"    {stats.items} items, {stats.rejects} rejected pages ({stats.stopped_because})"
-        )
-        landed.append(destination.path)
+    watermarks = _watermarks(config) if incremental else {}
+    overlap = timedelta(hours=config.crawl.overlap_hours)
+    by_source: dict[str, list] = {}
+    for brand, source, target in config.targets():
+        watermark = watermarks.get((source.source, target.target_id))
+        start = max(since, (watermark - overlap).date()) if watermark else since
+        by_source.setdefault(source.source, []).append((brand, source, target, start))
+    total = sum(len(jobs) for jobs in by_source.values())
+    progress(f"crawling {total} targets of {len(by_source)} sources")
+
+    def crawl_source(jobs: list) -> list[Path]:
+        return [_crawl_one(config, run_id, *job, progress=progress) for job in jobs]
+
+    with ThreadPoolExecutor(max_workers=config.crawl.parallel_sources) as pool:
+        landed = [path for paths in pool.map(crawl_source, by_source.values()) for path in paths]
     return landed
+
+
+def _crawl_one(config: Config, run_id: str, brand, source, target, since: date, *, progress):
+    from repwatch.crawl import CrawlError, CrawlOptions, crawl_in_subprocess, failed_crawl
+
+    destination = landing_file(
+        config.paths.raw_dir, source.source, target.target_id, run_id, datetime.now(UTC).date()
+    )
+    options = CrawlOptions(
+        since=since,
+        base_url=config.base_url(source.source),
+        user_agent=_user_agent(config),
+        download_delay=config.crawl.download_delay,
+        obey_robots_txt=config.crawl.obey_robots_txt,
+        max_pages=config.crawl.max_pages,
+    )
+    label = f"{source.source} {target.target_id} ({brand.name}) since {since}"
+    try:
+        stats = crawl_in_subprocess(source.source, target.params, destination.path, options)
+    except CrawlError as exc:
+        log.error("crawl of %s failed: %s", label, exc)
+        progress(f"crawl {label}: FAILED ({str(exc).splitlines()[0]})")
+        # Land an empty batch with the failure in its stats: the run is on record.
+        failed_crawl(source.source, target.params, destination.path, options, str(exc))
+        return destination.path
+    progress(
+        f"crawl {label}: {stats.items} items, {stats.rejects} rejected pages, "
+        f"stopped: {stats.stopped_because}"
+    )
+    return destination.path
+
+
+def _watermarks(config: Config) -> dict[tuple[str, str], datetime]:
+    """Newest item seen per (source, target) by crawls that finished cleanly."""
+    from repwatch.warehouse import read_watermarks
+
+    return read_watermarks(config)
 
 
 def _user_agent(config: Config) -> str:
@@ -181,7 +213,7 @@ def backfill(
     if end < start:
         raise ValueError(f"backfill ends ({end}) before it starts ({start})")
     batch = DayResult(day=start)
-    batch.landed_files = crawl_targets(config, since=start, progress=progress)
+    batch.landed_files = crawl_targets(config, since=start, incremental=False, progress=progress)
     loaded = _check_and_load_into(config, batch, progress=progress)
     first, last = min([start, *loaded.days]), max([end, *loaded.days])
     transform_days(config, first, last)

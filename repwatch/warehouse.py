@@ -10,6 +10,7 @@ changes happens in one transaction: a crash leaves the previous state.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +30,8 @@ PERIOD_MODELS = ("mart_brand_daily",)
 
 _MATERIALIZED = re.compile(r"^--\s*materialized:\s*(\w+)(?:\(([^)]*)\))?\s*$", re.MULTILINE)
 _QUARANTINE_COLUMNS = ("source", "target_id", "review_id", "reason", "payload", "file", "line")
+# A crawl that ended for one of these reasons saw everything down to its `since`.
+COMPLETE_STOPS = ("empty page", "last page", "older than since")
 
 _BOOKKEEPING_DDL = """
 create table if not exists quarantine (
@@ -48,6 +51,25 @@ create table if not exists load_log (
     valid_rows integer not null,
     quarantined_rows integer not null,
     loaded_at timestamptz not null
+);
+create table if not exists crawl_runs (
+    file varchar not null,
+    batch_id varchar not null,
+    source varchar,
+    target_id varchar,
+    since date,
+    base_url varchar,
+    started_at timestamptz,
+    finished_at timestamptz,
+    requests integer,
+    responses integer,
+    items integer,
+    rejects integer,
+    errors integer,
+    finish_reason varchar,
+    stopped_because varchar,
+    newest_published_at timestamptz,
+    complete boolean not null
 );
 create table if not exists dim_targets (
     brand varchar not null,
@@ -164,6 +186,8 @@ def load_batch(
             sync_targets(con, config)
             con.execute("delete from quarantine where file in (select unnest(?))", [file_names])
             con.execute("delete from load_log where file in (select unnest(?))", [file_names])
+            con.execute("delete from crawl_runs where file in (select unnest(?))", [file_names])
+            _record_crawl_runs(con, valid, files, batch_id)
             if len(quarantined):
                 rejected = quarantined.loc[:, list(_QUARANTINE_COLUMNS)].assign(
                     batch_id=batch_id, quarantined_at=now
@@ -197,6 +221,70 @@ def load_batch(
             con.execute("rollback")
             raise
     return LoadResult(batch_id, len(valid), len(quarantined), days)
+
+
+def _record_crawl_runs(
+    con: duckdb.DuckDBPyConnection, valid: pd.DataFrame, files: list[Path], batch_id: str
+) -> None:
+    """One crawl_runs row per records file that has crawl statistics beside it."""
+    newest = (
+        pd.to_datetime(valid["published_at"], utc=True, errors="coerce")
+        .groupby(valid["file"])
+        .max()
+        if len(valid)
+        else pd.Series(dtype="datetime64[ns, UTC]")
+    )
+    rows = []
+    for path in files:
+        stats_file = Path(path).with_suffix(".stats.json")
+        if path.name.endswith(".rejects.jsonl") or not stats_file.exists():
+            continue
+        stats = json.loads(stats_file.read_text(encoding="utf-8"))
+        newest_at = newest.get(str(path))
+        rows.append(
+            {
+                "file": str(path),
+                "batch_id": batch_id,
+                **{key: stats.get(key) for key in _CRAWL_STATS_KEYS},
+                "newest_published_at": None if pd.isna(newest_at) else newest_at,
+                "complete": stats.get("stopped_because") in COMPLETE_STOPS,
+            }
+        )
+    if rows:
+        con.register("batch_crawl_runs", pd.DataFrame(rows))
+        con.execute("insert into crawl_runs by name select * from batch_crawl_runs")
+        con.unregister("batch_crawl_runs")
+
+
+_CRAWL_STATS_KEYS = (
+    "source",
+    "target_id",
+    "since",
+    "base_url",
+    "started_at",
+    "finished_at",
+    "requests",
+    "responses",
+    "items",
+    "rejects",
+    "errors",
+    "finish_reason",
+    "stopped_because",
+)
+
+
+def read_watermarks(config: Config) -> dict[tuple[str, str], datetime]:
+    """Newest item per (source, target) seen by complete crawls; {} before the first load."""
+    if not config.paths.warehouse.exists():
+        return {}
+    with connect(config, read_only=True) as con:
+        if not _table_exists(con, "crawl_runs"):
+            return {}
+        rows = con.execute(
+            "select source, target_id, max(newest_published_at) from crawl_runs "
+            "where complete and newest_published_at is not null group by all"
+        ).fetchall()
+    return {(source, target): newest for source, target, newest in rows}
 
 
 def _per_file_counts(
