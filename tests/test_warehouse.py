@@ -103,7 +103,7 @@ def test_mart_matches_hand_computed_figures(config):
     assert (acme["positive"], acme["neutral"], acme["negative"]) == (2, 1, 2)
     assert acme["negative_share"] == pytest.approx(2 / 6)
     assert acme["is_competitor"] is False
-    assert acme["metric_version"] == "brand_daily.v1"
+    assert acme["metric_version"] == "brand_daily.v2"
 
     rival = _mart_row(config, date(2026, 11, 20), "RivalMart")
     assert (rival["reviews"], rival["is_competitor"], rival["csat"]) == (1, True, 100.0)
@@ -186,3 +186,17 @@ def test_every_model_declares_grain_and_materialisation():
         model = Model.load(name)
         assert model.materialized in {"table", "upsert", "period"}
         assert "-- grain:" in (TRANSFORMS_DIR / f"{name}.sql").read_text()
+
+
+def test_mentions_and_complaints_are_not_counted_as_reviews(config):
+    mention = {**_row("20", None, "2026-11-20T09:30:00Z"), "kind": "mention"}
+    complaint = {**_row("21", 1, "2026-11-20T09:45:00Z"), "extra": '{"record_type": "complaint"}'}
+    only_mentions = {**_row("22", None, "2026-11-18T09:30:00Z"), "kind": "mention"}
+    frame = _frame([*ROWS, mention, complaint, only_mentions])
+    load_batch(config, frame, EMPTY_QUARANTINE, batch_id="b1", files=[])
+    transform_period(config, date(2026, 11, 18), date(2026, 11, 20))
+
+    acme = _mart_row(config, date(2026, 11, 20), "Acme Shop")
+    assert (acme["reviews"], acme["mentions"], acme["negative"]) == (6, 1, 2)
+    quiet_day = _mart_row(config, date(2026, 11, 18), "Acme Shop")
+    assert (quiet_day["reviews"], quiet_day["mentions"], quiet_day["avg_rating"]) == (0, 1, None)

@@ -24,6 +24,8 @@ with_brand as (
         targets.brand,
         targets.is_competitor,
         reviews.kind,
+        -- review | mention, or what a file drop says it holds (complaint, survey)
+        coalesce(reviews.extra ->> 'record_type', reviews.kind) as record_type,
         reviews.author,
         reviews.rating,
         reviews.title,

@@ -1,14 +1,32 @@
 -- grain: one row per brand per source per day (day in the configured report time zone)
 -- materialized: period(day)
--- inputs: int_reviews; only reviews with a known date and a configured brand
+-- inputs: int_reviews; public reviews and mentions with a known date and a configured brand
+-- (complaint and survey records from file drops have marts of their own)
 with
 
-reviews as (
+items as (
     select *
     from int_reviews
     where
         published_day between getvariable('period_start') and getvariable('period_end')
         and brand is not null
+        and record_type in ('review', 'mention')
+),
+
+reviews as (
+    select * from items where record_type = 'review'
+),
+
+mentions as (
+    select
+        published_day,
+        brand,
+        source,
+        bool_or(is_competitor) as is_competitor,
+        count(*) as mentions,
+    from items
+    where record_type = 'mention'
+    group by all
 ),
 
 daily as (
@@ -30,9 +48,36 @@ daily as (
         count(*) filter (where sentiment = 'neutral') as neutral,
         count(*) filter (where sentiment = 'negative') as negative,
         count(*) filter (where sentiment = 'negative') / nullif(count(*), 0) as negative_share,
-        'brand_daily.v1' as metric_version,
     from reviews
     group by published_day, brand, source
+),
+
+with_mentions as (
+    select
+        coalesce(daily.day, mentions.published_day) as day,
+        coalesce(daily.brand, mentions.brand) as brand,
+        coalesce(daily.is_competitor, mentions.is_competitor) as is_competitor,
+        coalesce(daily.source, mentions.source) as source,
+        coalesce(daily.reviews, 0) as reviews,
+        coalesce(mentions.mentions, 0) as mentions,
+        coalesce(daily.rated_reviews, 0) as rated_reviews,
+        daily.avg_rating,
+        daily.csat,
+        coalesce(daily.rating_1, 0) as rating_1,
+        coalesce(daily.rating_2, 0) as rating_2,
+        coalesce(daily.rating_3, 0) as rating_3,
+        coalesce(daily.rating_4, 0) as rating_4,
+        coalesce(daily.rating_5, 0) as rating_5,
+        coalesce(daily.positive, 0) as positive,
+        coalesce(daily.neutral, 0) as neutral,
+        coalesce(daily.negative, 0) as negative,
+        daily.negative_share,
+        'brand_daily.v2' as metric_version,
+    from daily
+    full outer join mentions
+        on daily.day = mentions.published_day
+        and daily.brand = mentions.brand
+        and daily.source = mentions.source
 )
 
-select * from daily
+select * from with_mentions
