@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: venv demo test lint format lock clean
+.PHONY: venv demo test bench lint format lock clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ demo: venv
 
 test: venv
 	$(BIN)/python -m pytest
+
+# Performance figures against their targets and peers (a missed target is reported, not failed).
+bench: venv
+	$(BIN)/repwatch bench
 
 lint: venv
 	$(BIN)/ruff check .

@@ -137,6 +137,14 @@ def _parse_targets(values: tuple[str, ...]) -> dict[str, str]:
     help="Development: store responses in this folder and replay them on the next run.",
 )
 @click.option("--ignore-robots-txt", is_flag=True, help="For local test servers only.")
+@click.option("--no-throttle", is_flag=True, help="AutoThrottle off: benchmarks, local servers.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 32),
+    default=1,
+    show_default=True,
+    help="Requests in flight per site; above 1 only where the site allows it.",
+)
 def crawl(
     source: str,
     targets: tuple[str, ...],
@@ -148,6 +156,8 @@ def crawl(
     max_pages: int | None,
     http_cache: Path | None,
     ignore_robots_txt: bool,
+    no_throttle: bool,
+    concurrency: int,
 ) -> None:
     """Crawl one target of one source into a JSON-lines file (in this process)."""
     from repwatch.crawl import CrawlOptions, run_spider
@@ -160,6 +170,8 @@ def crawl(
         obey_robots_txt=not ignore_robots_txt,
         max_pages=max_pages,
         http_cache=http_cache,
+        throttle=not no_throttle,
+        concurrency=concurrency,
     )
     stats = run_spider(source, _parse_targets(targets), out, options)
     click.echo(
@@ -209,6 +221,29 @@ def demo(ctx: click.Context, day: date | None) -> None:
     for path in outcome.received:
         click.echo(f"E-mail received:  {path}")
     click.echo(f"Headline:         {outcome.subject}")
+
+
+@main.command()
+@click.option("--only", multiple=True, help="Run only this benchmark module (repeatable).")
+@click.option("--runs", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("data/bench/results.json"),
+    show_default=True,
+)
+def bench(only: tuple[str, ...], runs: int, out: Path) -> None:
+    """Measure every performance figure against its target and its peer."""
+    import tempfile
+
+    from repwatch import bench as benchmarks
+
+    with tempfile.TemporaryDirectory(prefix="repwatch-bench-") as work_dir:
+        context = benchmarks.Context(runs=runs, work_dir=Path(work_dir))
+        rows = benchmarks.run(context, only)
+    click.echo(benchmarks.format_table(rows))
+    benchmarks.write_results(rows, out)
+    click.echo(f"\n{sum(row.ok for row in rows)} of {len(rows)} targets met; results in {out}")
 
 
 @main.group("config")

@@ -22,7 +22,7 @@ from datetime import date
 from pathlib import Path
 
 from repwatch.config import PROJECT_DIR, Target
-from repwatch.records import RECORD_FIELDS, now_utc_iso
+from repwatch.records import now_utc_iso
 
 STOP_REASONS = ("empty page", "last page", "older than since", "max pages", "error")
 STDERR_TAIL_CHARS = 4000
@@ -50,6 +50,7 @@ class CrawlStats:
     errors: int
     finish_reason: str | None
     stopped_because: str | None
+    elapsed_seconds: float | None = None  # the engine's run time, without process start-up
 
     @classmethod
     def from_file(cls, path: Path) -> CrawlStats:
@@ -92,6 +93,8 @@ class CrawlOptions:
     obey_robots_txt: bool = True
     max_pages: int | None = None
     http_cache: Path | None = None
+    throttle: bool = True  # AutoThrottle; off only for benchmarks and local test servers
+    concurrency: int = 1  # requests in flight per site (pages fetched ahead where numbered)
 
     def spider_arguments(self, params: dict[str, str]) -> dict[str, str]:
         arguments = dict(params)
@@ -118,6 +121,10 @@ class CrawlOptions:
                 flags += [flag, str(value)]
         if not self.obey_robots_txt:
             flags.append("--ignore-robots-txt")
+        if not self.throttle:
+            flags.append("--no-throttle")
+        if self.concurrency != 1:
+            flags += ["--concurrency", str(self.concurrency)]
         return flags
 
 
@@ -125,6 +132,10 @@ def run_spider(
     source: str, params: dict[str, str], out: Path, options: CrawlOptions = CrawlOptions()
 ) -> CrawlStats:
     """Crawl one target in THIS process (once per process: the reactor cannot restart)."""
+    if source == "files":  # drops in a local folder: read directly, no Scrapy
+        from repwatch.drops import crawl_drops
+
+        return crawl_drops(params, Path(out), options)
     from scrapy.crawler import CrawlerProcess
     from scrapy.settings import Settings
 
@@ -137,19 +148,17 @@ def run_spider(
     settings = Settings()
     settings.setmodule("spiders.settings", priority="project")
     overrides: dict[str, object] = {
-        "FEEDS": {
-            str(part): {
-                "format": "jsonlines",
-                "encoding": "utf-8",
-                "fields": list(RECORD_FIELDS),
-                "overwrite": True,
-            }
-        },
+        "REPWATCH_RECORDS_FILE": str(part),
         "REPWATCH_REJECTS_FILE": str(rejects),
         "ROBOTSTXT_OBEY": options.obey_robots_txt,
     }
     if options.user_agent:
         overrides["USER_AGENT"] = options.user_agent
+    if not options.throttle:
+        overrides["AUTOTHROTTLE_ENABLED"] = False
+    if options.concurrency != 1:
+        overrides["CONCURRENT_REQUESTS_PER_DOMAIN"] = options.concurrency
+        overrides["REPWATCH_PREFETCH_PAGES"] = options.concurrency
     if options.http_cache is not None:
         overrides["HTTPCACHE_ENABLED"] = True
         overrides["HTTPCACHE_DIR"] = str(Path(options.http_cache).resolve())
@@ -161,6 +170,9 @@ def run_spider(
 
     started_at = now_utc_iso()
     process = CrawlerProcess(settings)
+    # Scrapy filters by LOG_LEVEL only in its handler; without this every item would still be
+    # formatted into a DEBUG "Scraped from" record first, which costs more than parsing it.
+    logging.getLogger("scrapy").setLevel(settings.get("LOG_LEVEL"))
     crawler = process.create_crawler(source)
     process.crawl(crawler, **options.spider_arguments(params))
     process.start()
@@ -186,6 +198,7 @@ def run_spider(
         errors=scrapy_stats.get("log_count/ERROR", 0),
         finish_reason=scrapy_stats.get("finish_reason"),
         stopped_because=getattr(spider, "stopped_because", None),
+        elapsed_seconds=scrapy_stats.get("elapsed_time_seconds"),
     )
     stats.to_file(stats_path(out))
     return stats

@@ -38,6 +38,8 @@ class ReviewSpider(scrapy.Spider):
     target_keys: ClassVar[tuple[str, ...]] = ()
     optional_target_keys: ClassVar[tuple[str, ...]] = ()
     default_max_pages: ClassVar[int] = 10
+    # Sites whose pages are numbered implement page_url(n) and may have pages fetched ahead.
+    numbered_pages: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -60,9 +62,23 @@ class ReviewSpider(scrapy.Spider):
         self.base_url = (base_url or self.default_base_url).rstrip("/")
         self.max_pages = int(max_pages) if max_pages else self.default_max_pages
         self.stopped_because: str | None = None
+        # The lowest page that ended the listing; pages fetched ahead beyond it are ignored.
+        self.stop_page = self.max_pages + 1
+        self.requested: set[int] = set()
+
+    @property
+    def prefetch(self) -> int:
+        """Pages kept in flight: REPWATCH_PREFETCH_PAGES for numbered sites, else one."""
+        if not self.numbered_pages:
+            return 1
+        return max(1, self.crawler.settings.getint("REPWATCH_PREFETCH_PAGES", 1))
 
     # What a site implements.
     def first_url(self) -> str:
+        return self.page_url(1)
+
+    def page_url(self, page: int) -> str:
+        """URL of page `page` (1-based), for sites with numbered pages."""
         raise NotImplementedError
 
     def parse_page(self, response: Response, page: int, crawled_at: str) -> Page:
@@ -70,12 +86,29 @@ class ReviewSpider(scrapy.Spider):
 
     # Shared machinery.
     def page_request(self, url: str, page: int) -> scrapy.Request:
+        self.requested.add(page)
         return scrapy.Request(
             url, callback=self.on_page, errback=self.on_error, cb_kwargs={"page": page}
         )
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         yield self.page_request(self.first_url(), 1)
+        for page in range(2, min(self.prefetch, self.max_pages) + 1):
+            yield self.page_request(self.page_url(page), page)
+
+    def stop(self, page: int, reason: str) -> None:
+        if page <= self.stop_page:
+            self.stop_page, self.stopped_because = page, reason
+
+    def follow(self, next_url: str, page: int) -> Iterator[scrapy.Request]:
+        """The next request after `page`: the next link, or with pages in flight, the page
+        `prefetch` ahead (those in between are already requested)."""
+        if self.prefetch == 1:
+            yield self.page_request(next_url, page + 1)
+            return
+        ahead = page + self.prefetch
+        if ahead < self.stop_page and ahead <= self.max_pages and ahead not in self.requested:
+            yield self.page_request(self.page_url(ahead), ahead)
 
     def is_wanted(self, record: dict) -> bool:
         published = record["published_at"]
@@ -88,27 +121,29 @@ class ReviewSpider(scrapy.Spider):
     def on_page(
         self, response: Response, page: int
     ) -> Iterator[dict | PageReject | scrapy.Request]:
+        if page > self.stop_page:
+            return  # fetched ahead, but the listing ended on an earlier page
         try:
             result = self.parse_page(response, page, now_utc_iso())
         except PageParseError as exc:
-            self.stopped_because = "error"
+            self.stop(page, "error")
             yield PageReject.from_body(response.url, response.status, str(exc), response.body)
             return
         if not result.records:
-            self.stopped_because = "empty page"
+            self.stop(page, "empty page")
             return
         yield from (record for record in result.records if self.is_wanted(record))
         if self.reached_since(result.records):
-            self.stopped_because = "older than since"
+            self.stop(page, "older than since")
         elif result.next_url is None:
-            self.stopped_because = "last page"
+            self.stop(page, "last page")
         elif page >= self.max_pages:
-            self.stopped_because = "max pages"
+            self.stop(page, "max pages")
         else:
-            yield self.page_request(result.next_url, page + 1)
+            yield from self.follow(result.next_url, page)
 
     def on_error(self, failure: Failure) -> Iterator[PageReject]:
-        self.stopped_because = "error"
+        self.stop(failure.request.cb_kwargs.get("page", 1), "error")
         response = getattr(failure.value, "response", None)
         yield PageReject.from_body(
             failure.request.url,

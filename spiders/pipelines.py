@@ -17,6 +17,34 @@ REJECTS_STAT = "repwatch/page_rejects"
 log = logging.getLogger(__name__)
 
 
+class RecordsWriterPipeline:
+    """Writes review records as JSON lines to REPWATCH_RECORDS_FILE, field order as yielded.
+
+    Cheaper per item than Scrapy's feed exporter, which matters at thousands of items a
+    second; `scrapy crawl NAME -O file.jsonl` still works through the usual feeds."""
+
+    def __init__(self, records_file: str | None):
+        self.path = Path(records_file) if records_file else None
+        self.file: IO[str] | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> RecordsWriterPipeline:
+        return cls(crawler.settings.get("REPWATCH_RECORDS_FILE"))
+
+    def open_spider(self) -> None:
+        if self.path is not None:
+            self.file = self.path.open("w", encoding="utf-8")
+
+    def close_spider(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
+    def process_item(self, item: Any) -> Any:
+        if self.file is not None and isinstance(item, dict):
+            self.file.write(json.dumps(item, ensure_ascii=False) + "\n")
+        return item
+
+
 class PageRejectsPipeline:
     """Writes page rejects to REPWATCH_REJECTS_FILE (JSON lines) and keeps them out of the feed."""
 

@@ -16,6 +16,8 @@ USER_AGENT = _CRAWL_DEFAULTS.user_agent
 ROBOTSTXT_OBEY = True
 
 CONCURRENT_REQUESTS_PER_DOMAIN = 1
+# Pages of one listing requested ahead (numbered sites); raised with --concurrency.
+REPWATCH_PREFETCH_PAGES = 1
 DOWNLOAD_DELAY = _CRAWL_DEFAULTS.download_delay
 DOWNLOAD_TIMEOUT = 30
 AUTOTHROTTLE_ENABLED = True
@@ -38,8 +40,12 @@ RETRY_AFTER_MAX = 300.0
 HTTPCACHE_ENABLED = False
 HTTPCACHE_POLICY = "scrapy.extensions.httpcache.DummyPolicy"
 
-ITEM_PIPELINES = {"spiders.pipelines.PageRejectsPipeline": 100}
+ITEM_PIPELINES = {
+    "spiders.pipelines.PageRejectsPipeline": 100,
+    "spiders.pipelines.RecordsWriterPipeline": 200,
+}
 REPWATCH_REJECTS_FILE = None
+REPWATCH_RECORDS_FILE = None
 
 FEED_EXPORT_ENCODING = "utf-8"
 LOG_LEVEL = "INFO"

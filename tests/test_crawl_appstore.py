@@ -321,3 +321,23 @@ def test_crawl_in_subprocess_runs_the_repwatch_crawl_command(site, tmp_path):
     assert stats.stopped_because == "older than since"
     assert rejects_path(out).exists()
     assert all(r["published_at"] is None or r["published_at"][:10] >= str(since) for r in records)
+
+
+@pytest.mark.parametrize("since_days", [None, 20])
+def test_pages_fetched_ahead_give_the_same_records_as_one_at_a_time(site, tmp_path, since_days):
+    since = LAST_DAY - timedelta(days=since_days) if since_days else None
+    one = run_spider_in_subprocess(
+        tmp_path / "one.jsonl", ACME_US, base_url=site, since=since, max_pages=100
+    )
+    ahead = run_spider_in_subprocess(
+        tmp_path / "ahead.jsonl", ACME_US, base_url=site, since=since, max_pages=100, concurrency=4
+    )
+    records_one = read_jsonl(tmp_path / "one.jsonl")
+    records_ahead = read_jsonl(tmp_path / "ahead.jsonl")
+    assert sorted(r["review_id"] for r in records_ahead) == sorted(
+        r["review_id"] for r in records_one
+    )
+    assert len(records_one) == len({r["review_id"] for r in records_one}) > 0
+    assert ahead.stopped_because == one.stopped_because
+    # At most the pages in flight beyond where the listing ended were fetched in addition.
+    assert one.requests <= ahead.requests <= one.requests + 4

@@ -315,6 +315,15 @@ def items(site: str, key: str, last_day: date) -> list[dict]:
     return [dict(review) for review in _items(site, key, last_day)]
 
 
+def window(site: str, key: str, last_day: date, start: int, stop: int) -> list[dict]:
+    """items(...)[start:stop] without copying the rest: what one page of a listing needs."""
+    return [dict(review) for review in _items(site, key, last_day)[max(start, 0) : stop]]
+
+
+def count(site: str, key: str, last_day: date) -> int:
+    return len(_items(site, key, last_day))
+
+
 def reviews_for(country: str, app_id: str, last_day: date) -> list[dict]:
     """Every App Store review served for one app in one store, newest first."""
     return items("appstore", f"{country.lower()}/{app_id}", last_day)

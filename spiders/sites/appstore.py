@@ -147,6 +147,7 @@ class AppStoreSpider(ReviewSpider):
     default_base_url = APPLE_BASE_URL
     default_max_pages = APPLE_MAX_PAGES
     target_keys = ("app_id", "country")
+    numbered_pages = True
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -160,9 +161,6 @@ class AppStoreSpider(ReviewSpider):
             f"{self.base_url}/{self.country}/rss/customerreviews"
             f"/page={page}/id={self.app_id}/sortby=mostrecent/json"
         )
-
-    def first_url(self) -> str:
-        return self.page_url(1)
 
     def parse_page(self, response: Response, page: int, crawled_at: str) -> Page:
         records = parse_feed(

@@ -80,9 +80,13 @@ def page_url(base_url: str, country: str, app_id: str, page: int) -> str:
 
 def feed_page(base_url: str, country: str, app_id: str, page: int, last_day: date) -> dict:
     """The whole JSON document for one page of one app's reviews."""
-    reviews = catalog.reviews_for(country, app_id, last_day)
-    last_page = max(1, math.ceil(len(reviews) / PAGE_SIZE))
-    on_page = reviews[(page - 1) * PAGE_SIZE : page * PAGE_SIZE] if page >= 1 else []
+    key = f"{country}/{app_id}"
+    last_page = max(1, math.ceil(catalog.count("appstore", key, last_day) / PAGE_SIZE))
+    on_page = (
+        catalog.window("appstore", key, last_day, (page - 1) * PAGE_SIZE, page * PAGE_SIZE)
+        if page >= 1
+        else []
+    )
     this_url = page_url(base_url, country, app_id, page)
 
     def link(rel: str, target_page: int) -> dict:

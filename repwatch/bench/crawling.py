@@ -1,0 +1,162 @@
+"""Crawl throughput against the local demo site, throttling off (issue 3):
+reviews/s for the JSON sources (target >= 2,000) and pages/s for ~100 KB JSON-LD pages
+(target >= 100). The peer is the plain sequential client a data engineer would write
+first — urllib in a loop, with the same parser (JSON sources) or with extruct (JSON-LD) —
+measured on the same pages in the same run."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import time
+import urllib.request
+from datetime import date
+
+from repwatch.bench import Context, Row, median_value
+from repwatch.crawl import CrawlOptions, crawl_in_subprocess
+from repwatch.demo_site import catalog
+from repwatch.demo_site.server import serve_in_thread
+
+LAST_DAY = date(2026, 11, 20)
+REVIEWS_PER_SECOND_TARGET = 2_000
+JSONLD_PAGES_PER_SECOND_TARGET = 100
+# Large catalogues only the benchmark serves: ~18,000 items over the demo's 90 days.
+_BENCH_VOLUME = (150, 250)
+_STARS = {5: 0.4, 4: 0.25, 3: 0.1, 2: 0.1, 1: 0.15}
+JSON_TARGETS = (
+    ("appstore", "us/9000009", {"app_id": "9000009", "country": "us"}, "en"),
+    ("jd", "100000000009", {"product_id": "100000000009"}, "zh"),
+    ("reddit", "Bench Shop", {"query": "Bench Shop"}, "en"),
+    ("hackernews", "Bench Shop", {"query": "Bench Shop"}, "en"),
+)
+JSONLD_TARGET = ("jsonld", "/hotels/acme-shop-downtown")
+
+
+def _register_bench_profiles() -> None:
+    for site, key, _, language in JSON_TARGETS:
+        catalog.PROFILES[(site, key)] = catalog.Profile(
+            name="Bench Shop", language=language, daily_reviews=_BENCH_VOLUME, star_weights=_STARS
+        )
+
+
+def _spider_class(site: str):
+    from spiders.base import ReviewSpider
+
+    module = importlib.import_module(f"spiders.sites.{site}")
+    return next(
+        value
+        for value in vars(module).values()
+        if inspect.isclass(value)
+        and issubclass(value, ReviewSpider)
+        and getattr(value, "name", None) == site
+    )
+
+
+def _fetch(url: str):
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return response.read(), dict(response.headers.items())
+
+
+def naive_crawl(site: str, params: dict, base_url: str, parse=None) -> tuple[int, int, float]:
+    """(items, pages, seconds) for a sequential urllib crawl; `parse(body, url)` overrides the
+    spider's own page parser (for the extruct peer)."""
+    from scrapy.http import HtmlResponse, Request
+
+    spider = _spider_class(site)(base_url=base_url, max_pages=100_000, **params)
+    url, items, pages = spider.first_url(), 0, 0
+    started = time.perf_counter()
+    while url:
+        body, headers = _fetch(url)
+        pages += 1
+        if parse is not None:
+            found, url = parse(body, url, spider)
+        else:
+            response = HtmlResponse(url=url, body=body, headers=headers, request=Request(url))
+            page = spider.parse_page(response, pages, "2026-11-21T00:00:00Z")
+            found, url = len(page.records), page.next_url if page.records else None
+        items += found
+    return items, pages, time.perf_counter() - started
+
+
+# Pages in flight per site where pages are numbered (the crawl is polite, 1, by default).
+CONCURRENCY = 4
+
+
+def scrapy_crawl(site: str, params: dict, base_url: str, out) -> tuple[int, int, float]:
+    options = CrawlOptions(
+        base_url=base_url,
+        download_delay=0,
+        throttle=False,
+        max_pages=100_000,
+        concurrency=CONCURRENCY,
+    )
+    stats = crawl_in_subprocess(site, params, out, options)
+    pages = stats.responses - 1  # robots.txt
+    return stats.items, pages, stats.elapsed_seconds or float("nan")
+
+
+def _extruct_parse(body: bytes, url: str, spider):
+    import extruct
+    from parsel import Selector
+
+    data = extruct.extract(body.decode("utf-8"), base_url=url, syntaxes=["json-ld", "microdata"])
+    reviews = sum(len(node.get("review", [])) for node in data["json-ld"])
+    next_link = Selector(text=body.decode("utf-8")).css("link[rel=next]::attr(href)").get()
+    return reviews, (urllib.request.urljoin(url, next_link) if next_link and reviews else None)
+
+
+def benchmarks(context: Context) -> list[Row]:
+    _register_bench_profiles()
+    rows = []
+    with serve_in_thread(last_day=LAST_DAY) as base_url:
+        for site, _key, params, _ in JSON_TARGETS:
+            out = context.work_dir / f"crawl-{site}.jsonl"
+
+            def repwatch_rate(site=site, params=params, out=out) -> float:
+                out.unlink(missing_ok=True)
+                items, _, seconds = scrapy_crawl(site, params, base_url, out)
+                return items / seconds
+
+            def peer_rate(site=site, params=params) -> float:
+                items, _, seconds = naive_crawl(site, params, base_url)
+                return items / seconds
+
+            rows.append(
+                Row(
+                    figure=f"crawl+parse {site} (JSON), throttling off, {CONCURRENCY} in flight",
+                    value=median_value(repwatch_rate, context.runs),
+                    unit="reviews/s",
+                    target=REVIEWS_PER_SECOND_TARGET,
+                    comparator=">=",
+                    peer="sequential urllib + same parser",
+                    peer_value=median_value(peer_rate, context.runs),
+                )
+            )
+        rows.append(_jsonld_row(context, base_url))
+    return rows
+
+
+def _jsonld_row(context: Context, base_url: str) -> Row:
+    site, path = JSONLD_TARGET
+    params = {"url": f"https://www.acme-hotels.example{path}"}
+    out = context.work_dir / "crawl-jsonld.jsonl"
+
+    def repwatch_rate() -> float:
+        out.unlink(missing_ok=True)
+        _, pages, seconds = scrapy_crawl(site, params, base_url, out)
+        return pages / seconds
+
+    def peer_rate() -> float:
+        _, pages, seconds = naive_crawl(site, params, base_url, parse=_extruct_parse)
+        return pages / seconds
+
+    page_size = len(_fetch(f"{base_url}{path}")[0])
+    return Row(
+        figure=f"crawl+parse jsonld (~{page_size // 1000} KB pages), throttling off",
+        value=median_value(repwatch_rate, context.runs),
+        unit="pages/s",
+        target=JSONLD_PAGES_PER_SECOND_TARGET,
+        comparator=">=",
+        peer="sequential urllib + extruct",
+        peer_value=median_value(peer_rate, context.runs),
+    )
