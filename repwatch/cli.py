@@ -160,6 +160,7 @@ def crawl(
     concurrency: int,
 ) -> None:
     """Crawl one target of one source into a JSON-lines file (in this process)."""
+    config_path = click.get_current_context().find_root().obj["config_path"]
     from repwatch.crawl import CrawlOptions, run_spider
 
     options = CrawlOptions(
@@ -172,6 +173,7 @@ def crawl(
         http_cache=http_cache,
         throttle=not no_throttle,
         concurrency=concurrency,
+        config_path=Path(config_path),
     )
     stats = run_spider(source, _parse_targets(targets), out, options)
     click.echo(

@@ -95,6 +95,7 @@ class CrawlOptions:
     http_cache: Path | None = None
     throttle: bool = True  # AutoThrottle; off only for benchmarks and local test servers
     concurrency: int = 1  # requests in flight per site (pages fetched ahead where numbered)
+    config_path: Path | None = None  # for sources configured beyond their target (files)
 
     def spider_arguments(self, params: dict[str, str]) -> dict[str, str]:
         arguments = dict(params)
@@ -211,7 +212,8 @@ def crawl_in_subprocess(
     out = Path(out).resolve()
     stats_file = stats_path(out)
     stats_file.unlink(missing_ok=True)
-    command = [sys.executable, "-m", "repwatch", "crawl", source, "--out", str(out)]
+    config_flag = ["--config", str(options.config_path)] if options.config_path else []
+    command = [sys.executable, "-m", "repwatch", *config_flag, "crawl", source, "--out", str(out)]
     for key, value in params.items():
         command += ["--target", f"{key}={value}"]
     command += options.command_options()

@@ -85,6 +85,7 @@ def _crawl_one(config: Config, run_id: str, brand, source, target, since: date, 
         download_delay=config.crawl.download_delay,
         obey_robots_txt=config.crawl.obey_robots_txt,
         max_pages=config.crawl.max_pages,
+        config_path=config.config_file,
     )
     label = f"{source.source} {target.target_id} ({brand.name}) since {since}"
     try:

@@ -24,11 +24,14 @@ def _normalised(name: str | None) -> str | None:
 
 
 def decode_body(body: bytes, declared: str | None = None) -> tuple[str, str]:
-    """(text, encoding used): the declared charset if it decodes cleanly, else UTF-8, else
-    GB18030. Raises PageParseError when nothing decodes without errors."""
+    """(text, encoding used): UTF-8 when the bytes are valid UTF-8, else the declared charset,
+    else GB18030. Raises PageParseError when nothing decodes without errors.
+
+    UTF-8 goes first because it is self-checking: GBK bytes are almost never valid UTF-8,
+    while UTF-8 bytes often "decode" as GBK into nonsense when a site mislabels them."""
     if body.startswith(codecs.BOM_UTF8):
-        return body[len(codecs.BOM_UTF8) :].decode("utf-8", errors="strict"), "utf-8"
-    candidates = [_normalised(declared), *FALLBACK_ENCODINGS]
+        body = body[len(codecs.BOM_UTF8) :]
+    candidates = ["utf-8", _normalised(declared), *FALLBACK_ENCODINGS]
     for encoding in dict.fromkeys(name for name in candidates if name):
         try:
             return body.decode(encoding, errors="strict"), encoding

@@ -32,11 +32,24 @@ class DemoEnv:
 def write_config(tmp_path: Path, **overrides) -> Path:
     """The demo config with sections replaced, written under tmp_path."""
     settings = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
+    # The copy lives elsewhere: point drop folders at the demo's own.
+    for brand in settings["brands"]:
+        for source in brand["sources"]:
+            for target in source["targets"]:
+                if "folder" in target:
+                    target["folder"] = str(DEMO_CONFIG.parent / target["folder"])
     for section, values in overrides.items():
         settings[section] = {**settings.get(section, {}), **values}
     path = tmp_path / "repwatch.yaml"
     path.write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
     return path
+
+
+def demo_base_urls(site_url: str) -> dict[str, str]:
+    """Every web source of the demo pointed at the local demo site."""
+    from repwatch.config import KNOWN_SOURCES
+
+    return {source: site_url for source in KNOWN_SOURCES if source != "files"}
 
 
 @pytest.fixture
@@ -52,7 +65,7 @@ def demo_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DemoEn
     ):
         config_path = write_config(
             tmp_path,
-            crawl={"base_urls": {"appstore": site_url}, "lookback_days": 14},
+            crawl={"base_urls": demo_base_urls(site_url), "lookback_days": 14},
             smtp={"host": "127.0.0.1", "port": sink.port},
             paths={"data_dir": str(data_dir)},
         )

@@ -26,12 +26,17 @@ def test_demo_config_loads_with_paths_relative_to_the_file():
     config = load_config(DEMO_CONFIG)
     assert [brand.name for brand in config.brands] == ["Acme Shop", "RivalMart"]
     assert config.paths.data_dir == (REPO / "data").resolve()
-    ids = [target.target_id for _, _, target in config.targets()]
-    assert ids == [
-        "app_id=1000001&country=us",
-        "app_id=1000001&country=cn",
-        "app_id=2000002&country=us",
+    settings = _demo_settings()
+    expected = [
+        (brand["name"], source["source"], len(source["targets"]))
+        for brand in settings["brands"]
+        for source in brand["sources"]
     ]
+    assert [
+        (b.name, s.source, len(s.targets)) for b in config.brands for s in b.sources
+    ] == expected
+    first = config.targets()[0][2]
+    assert first.target_id == "app_id=1000001&country=us"
 
 
 @pytest.mark.parametrize(

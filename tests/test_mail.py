@@ -56,7 +56,9 @@ def make_config(tmp_path, smtp: dict) -> Config:
             "brands": [
                 {
                     "name": "Acme Shop",
-                    "sources": [{"source": "appstore", "targets": [{"app_id": "1"}]}],
+                    "sources": [
+                        {"source": "appstore", "targets": [{"app_id": "1", "country": "us"}]}
+                    ],
                 }
             ],
             "reports": {"daily": {"recipients": RECIPIENTS}},

@@ -43,22 +43,24 @@ def test_demo_day_end_to_end(demo_env):
     assert result.valid_rows > 0
     assert result.archive_path.exists()
 
-    # The mail shows the planted surge: the negative count of the day equals what the site served.
-    expected_negative = _served_negatives(day, "us", "1000001") + _served_negatives(
+    # The App Store part of the mart holds exactly the negatives the site served that day.
+    served_negative = _served_negatives(day, "us", "1000001") + _served_negatives(
         day, "cn", "1000001"
     )
     with duckdb.connect(str(config.paths.warehouse), read_only=True) as con:
-        negative, previous_week = con.execute(
+        appstore_negative, negative, previous_week = con.execute(
             """
             select
+                sum(negative) filter (where day = $day and source = 'appstore'),
                 sum(negative) filter (where day = $day),
                 sum(negative) filter (where day between $day - 10 and $day - 4) / 7
             from mart_brand_daily where brand = 'Acme Shop'
             """,
             {"day": day},
         ).fetchone()
-    assert negative == expected_negative
+    assert appstore_negative == served_negative
     assert negative > 2 * previous_week, "the planted surge is visible in the mart"
+    expected_negative = negative
 
     messages = _messages(demo_env.sink)
     recipients = sorted(r.email for r in config.reports.daily.recipients)
