@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from repwatch.atomic import write_atomically
 from repwatch.config import PROJECT_DIR, Target
 from repwatch.records import now_utc_iso
 
@@ -53,13 +54,25 @@ class CrawlStats:
     elapsed_seconds: float | None = None  # the engine's run time, without process start-up
 
     @classmethod
+    def of(cls, source: str, params: dict[str, str], options: CrawlOptions, **counts) -> CrawlStats:
+        """Stats of a crawl of `source` for `params` with `options`; counts as keywords."""
+        return cls(
+            source=source,
+            target_id=Target(params=params).target_id,
+            params=dict(params),
+            since=options.since.isoformat() if options.since else None,
+            base_url=options.base_url,
+            **counts,
+        )
+
+    @classmethod
     def from_file(cls, path: Path) -> CrawlStats:
         values = json.loads(Path(path).read_text(encoding="utf-8"))
         names = {field.name for field in dataclasses.fields(cls)}
         return cls(**{name: values.get(name) for name in names})
 
     def to_file(self, path: Path) -> None:
-        _write_atomically(path, json.dumps(dataclasses.asdict(self), indent=2) + "\n")
+        write_atomically(path, json.dumps(dataclasses.asdict(self), indent=2) + "\n")
 
     def summary(self) -> str:
         return (
@@ -74,12 +87,6 @@ def rejects_path(out: Path) -> Path:
 
 def stats_path(out: Path) -> Path:
     return Path(out).with_suffix(".stats.json")
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    part = path.with_name(path.name + ".part")
-    part.write_text(text, encoding="utf-8")
-    part.replace(path)
 
 
 @dataclass(frozen=True)
@@ -184,12 +191,10 @@ def run_spider(
     part.replace(out)
     scrapy_stats = crawler.stats.get_stats()
     spider = crawler.spider
-    stats = CrawlStats(
-        source=source,
-        target_id=Target(params=params).target_id,
-        params=dict(params),
-        since=options.since.isoformat() if options.since else None,
-        base_url=options.base_url,
+    stats = CrawlStats.of(
+        source,
+        params,
+        options,
         started_at=started_at,
         finished_at=finished_at,
         requests=scrapy_stats.get("downloader/request_count", 0),
@@ -249,12 +254,10 @@ def failed_crawl(
     out.write_text("", encoding="utf-8")
     rejects_path(out).write_text("", encoding="utf-8")
     now = now_utc_iso()
-    stats = CrawlStats(
-        source=source,
-        target_id=Target(params=params).target_id,
-        params=dict(params),
-        since=options.since.isoformat() if options.since else None,
-        base_url=options.base_url,
+    stats = CrawlStats.of(
+        source,
+        params,
+        options,
         started_at=now,
         finished_at=now,
         requests=0,

@@ -50,9 +50,7 @@ import io
 import json
 import logging
 import math
-import os
 import re
-import tempfile
 import time as time_module
 import unicodedata
 from collections.abc import Iterator
@@ -62,8 +60,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from repwatch.atomic import write_atomically
 from repwatch.config import Config, ConfigError, Target, default_config_path, load_config
-from repwatch.records import RECORD_FIELDS, clean_text, detect_language, now_utc_iso, utc_iso
+from repwatch.records import RECORD_FIELDS, clean_text, make_record, now_utc_iso, utc_iso
 from spiders.encoding import PageParseError, decode_body
 
 if TYPE_CHECKING:
@@ -468,26 +467,21 @@ def row_record(raw: dict, line: int, context: _Context) -> dict:
     if problems:
         raise BadValue("; ".join(problems))
     own_id = cell_text(cell("review_id")) or _fallback_id(context.name, line)
-    return {
-        "source": SOURCE,
-        "target_id": context.target_id,
-        "review_id": f"{mapping.name}:{own_id}",
-        "kind": "review",
-        "author": cell_text(cell("author")),
-        "rating": rating,
-        "title": title,
-        "text": text,
-        "language": detect_language(" ".join(part for part in (title, text) if part)),
-        "published_at": published[0] if published else None,
-        "date_precision": published[1] if published else "unknown",
-        "reply_text": None,
-        "reply_at": None,
-        "url": row_url(context.name, line),
-        "likes": 0,
-        "extra": extra,
-        "crawled_at": context.crawled_at,
-        "raw": raw,
-    }
+    return make_record(
+        source=SOURCE,
+        target_id=context.target_id,
+        review_id=f"{mapping.name}:{own_id}",
+        author=cell_text(cell("author")),
+        rating=rating,
+        title=title,
+        text=text,
+        published_at=published[0] if published else None,
+        date_precision=published[1] if published else "unknown",
+        url=row_url(context.name, line),
+        extra=extra,
+        crawled_at=context.crawled_at,
+        raw=raw,
+    )
 
 
 def _file_rows(path: Path, body: bytes, mapping: ColumnMapping) -> Iterator[Row]:
@@ -616,14 +610,7 @@ class ProcessedRegistry:
 
 
 def _write_text_atomically(path: Path, text: str) -> None:
-    handle, part = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".part")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text if text.endswith("\n") or not text else text + "\n")
-        os.replace(part, path)
-    except BaseException:
-        Path(part).unlink(missing_ok=True)
-        raise
+    write_atomically(path, text if text.endswith("\n") or not text else text + "\n")
 
 
 # --- a folder -------------------------------------------------------------------------------
@@ -776,12 +763,10 @@ def crawl_drops(
     rejects = "".join(json.dumps(reject, ensure_ascii=False) + "\n" for reject in result.rejects)
     _write_text_atomically(rejects_path(out), rejects)
     errors = len(result.failed) + int(result.folder_missing)
-    stats = CrawlStats(
-        source=SOURCE,
-        target_id=target_id,
-        params=dict(params),
-        since=options.since.isoformat() if options.since else None,
-        base_url=None,
+    stats = CrawlStats.of(
+        SOURCE,
+        params,
+        options,
         started_at=started_at,
         finished_at=now_utc_iso(),
         requests=len(result.found),

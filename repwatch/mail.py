@@ -21,8 +21,9 @@ from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime
 from pathlib import Path
 
+from repwatch.atomic import write_atomically
 from repwatch.config import Config, Recipient, SmtpConfig
-from repwatch.report import RenderedReport, write_atomically
+from repwatch.report import RenderedReport
 
 log = logging.getLogger(__name__)
 

@@ -69,3 +69,49 @@ def detect_language(text: str | None) -> str:
     if latin:
         return "en"
     return "other"
+
+
+def make_record(
+    *,
+    source: str,
+    target_id: str,
+    review_id: str | None,
+    crawled_at: str,
+    raw: object,
+    kind: str = "review",
+    author: str | None = None,
+    rating: int | None = None,
+    title: str | None = None,
+    text: str | None = None,
+    language: str | None = None,
+    published_at: str | None = None,
+    date_precision: str | None = None,
+    reply_text: str | None = None,
+    reply_at: str | None = None,
+    url: str | None = None,
+    likes: int | None = None,
+    extra: dict | None = None,
+) -> dict:
+    """A record with every field of RECORD_FIELDS, in order. Texts are taken as given (clean
+    them once, with clean_text, before); language and date precision are derived when not
+    given; likes default to 0 and are never negative."""
+    return {
+        "source": source,
+        "target_id": target_id,
+        "review_id": review_id,
+        "kind": kind,
+        "author": author,
+        "rating": rating,
+        "title": title,
+        "text": text,
+        "language": language or detect_language(" ".join(p for p in (title, text) if p)),
+        "published_at": published_at,
+        "date_precision": date_precision or ("exact" if published_at else "unknown"),
+        "reply_text": reply_text,
+        "reply_at": reply_at,
+        "url": url,
+        "likes": likes if isinstance(likes, int) and likes >= 0 else 0,
+        "extra": extra,
+        "crawled_at": crawled_at,
+        "raw": raw,
+    }

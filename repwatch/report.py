@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import css_inline
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from repwatch.atomic import write_atomically
 from repwatch.charts import sentiment_trend_png
 from repwatch.config import PROJECT_DIR, Config
 
@@ -426,14 +427,6 @@ def _archived_reports(reports_dir: Path) -> list[_ArchivedReport]:
         for path in reports_dir.glob("*/*.html")
     ]
     return sorted(found, key=lambda item: (item.period, item.report), reverse=True)
-
-
-def write_atomically(path: Path, data: str | bytes) -> None:
-    """Write via a temporary file so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
-    partial.replace(path)
 
 
 def write_archive(config: Config, rendered: RenderedReport) -> Path:

@@ -11,7 +11,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from repwatch.records import RECORD_FIELDS, clean_text, detect_language, utc_iso
+from repwatch.records import clean_text, make_record, utc_iso
 from spiders.encoding import PageParseError, load_json
 
 # What sites put in place of a withdrawn author or body: kept as an item, shown as None.
@@ -91,23 +91,18 @@ def mention_record(
     raw: dict,
 ) -> dict:
     """A normalised mention (`repwatch.records.RECORD_FIELDS`); texts are cleaned here."""
-    title, text = clean_text(title), clean_text(text)
-    record = dict.fromkeys(RECORD_FIELDS)  # field order; rating and reply stay None
-    record.update(
+    return make_record(
         source=source,
         target_id=target_id,
         review_id=review_id,
         kind="mention",
         author=clean_text(author),
-        title=title,
-        text=text,
-        language=detect_language(" ".join(part for part in (title, text) if part)),
+        title=clean_text(title),
+        text=clean_text(text),
         published_at=published_at,
-        date_precision="exact" if published_at else "unknown",
         url=url,
         likes=likes,
         extra=extra,
         crawled_at=crawled_at,
         raw=raw,
     )
-    return record

@@ -27,7 +27,7 @@ from html import unescape
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from repwatch.records import clean_text, detect_language, utc_iso
+from repwatch.records import clean_text, make_record, utc_iso
 from spiders.encoding import PageParseError
 
 LD_JSON_TYPE = "application/ld+json"
@@ -311,27 +311,24 @@ def build_record(
     extra: dict | None = None,
 ) -> dict:
     """A normalised record (`repwatch.records.RECORD_FIELDS`, in order) of a review."""
-    title, text = clean_text(title), clean_text(text)
-    return {
-        "source": source,
-        "target_id": target_id,
-        "review_id": review_id,
-        "kind": "review",
-        "author": clean_text(author),
-        "rating": rating,
-        "title": title,
-        "text": text,
-        "language": detect_language(" ".join(part for part in (title, text) if part)),
-        "published_at": published_at,
-        "date_precision": date_precision,
-        "reply_text": clean_text(reply_text),
-        "reply_at": reply_at,
-        "url": url,
-        "likes": likes,
-        "extra": extra,
-        "crawled_at": crawled_at,
-        "raw": raw,
-    }
+    return make_record(
+        source=source,
+        target_id=target_id,
+        review_id=review_id,
+        author=clean_text(author),
+        rating=rating,
+        title=clean_text(title),
+        text=clean_text(text),
+        published_at=published_at,
+        date_precision=date_precision,
+        reply_text=clean_text(reply_text),
+        reply_at=reply_at,
+        url=url,
+        likes=likes,
+        extra=extra,
+        crawled_at=crawled_at,
+        raw=raw,
+    )
 
 
 def review_record(

@@ -14,7 +14,7 @@ from typing import Any
 
 from scrapy.http import Response
 
-from repwatch.records import clean_text, detect_language, utc_iso
+from repwatch.records import clean_text, make_record, utc_iso
 from spiders.base import Page, ReviewSpider
 from spiders.encoding import PageParseError, load_json
 
@@ -105,29 +105,24 @@ def parse_entry(entry: dict, *, target_id: str, page_url: str, crawled_at: str) 
     text = clean_text(_content_text(entry))
     published_at = _published_at(_label(entry, "updated"))
     likes = _as_int(_label(entry, "im:voteSum"))
-    return {
-        "source": SOURCE,
-        "target_id": target_id,
-        "review_id": clean_text(_label(entry, "id")),
-        "kind": "review",
-        "author": clean_text(_label(entry, "author", "name")),
-        "rating": _as_int(_label(entry, "im:rating")),
-        "title": title,
-        "text": text,
-        "language": detect_language(" ".join(part for part in (title, text) if part)),
-        "published_at": published_at,
-        "date_precision": "exact" if published_at else "unknown",
-        "reply_text": None,
-        "reply_at": None,
-        "url": _link_href(entry) or page_url,
-        "likes": likes if likes is not None and likes >= 0 else 0,
-        "extra": {
+    return make_record(
+        source=SOURCE,
+        target_id=target_id,
+        review_id=clean_text(_label(entry, "id")),
+        author=clean_text(_label(entry, "author", "name")),
+        rating=_as_int(_label(entry, "im:rating")),
+        title=title,
+        text=text,
+        published_at=published_at,
+        url=_link_href(entry) or page_url,
+        likes=likes,
+        extra={
             "app_version": clean_text(_label(entry, "im:version")),
             "vote_count": _as_int(_label(entry, "im:voteCount")),
         },
-        "crawled_at": crawled_at,
-        "raw": entry,
-    }
+        crawled_at=crawled_at,
+        raw=entry,
+    )
 
 
 def parse_feed(

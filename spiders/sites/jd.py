@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 import scrapy
 from scrapy.http import Response
 
-from repwatch.records import clean_text, detect_language, utc_iso
+from repwatch.records import clean_text, make_record, utc_iso
 from spiders.base import Page, ReviewSpider
 from spiders.encoding import PageParseError, declared_charset, decode_body, load_json
 
@@ -167,31 +167,28 @@ def parse_comment(
     rating = as_int(comment.get("score"))
     likes = as_int(comment.get("usefulVoteCount"))
     comment_id = comment.get("id")
-    return {
-        "source": SOURCE,
-        "target_id": target_id,
-        "review_id": clean_text(comment_id if comment_id is not None else comment.get("guid")),
-        "kind": "review",
-        "author": clean_text(comment.get("nickname")),
-        "rating": rating if rating is not None and 1 <= rating <= 5 else None,
-        "title": title,
-        "text": text,
-        "language": detect_language(" ".join(part for part in (title, text) if part)),
-        "published_at": published_at,
-        "date_precision": "exact" if published_at else "unknown",
-        "reply_text": reply_text,
-        "reply_at": reply_at,
-        "url": url,
-        "likes": likes if likes is not None and likes >= 0 else 0,
-        "extra": {
+    return make_record(
+        source=SOURCE,
+        target_id=target_id,
+        review_id=clean_text(comment_id if comment_id is not None else comment.get("guid")),
+        author=clean_text(comment.get("nickname")),
+        rating=rating if rating is not None and 1 <= rating <= 5 else None,
+        title=title,
+        text=text,
+        published_at=published_at,
+        reply_text=reply_text,
+        reply_at=reply_at,
+        url=url,
+        likes=likes,
+        extra={
             "product_id": product_id,
             "product_color": clean_text(comment.get("productColor")),
             "product_size": clean_text(comment.get("productSize")),
             **totals,
         },
-        "crawled_at": crawled_at,
-        "raw": comment,
-    }
+        crawled_at=crawled_at,
+        raw=comment,
+    )
 
 
 def parse_comments_page(
