@@ -52,6 +52,7 @@ class CrawlStats:
     finish_reason: str | None
     stopped_because: str | None
     elapsed_seconds: float | None = None  # the engine's run time, without process start-up
+    listing_seconds: float | None = None  # first page requested to last page parsed
 
     @classmethod
     def of(cls, source: str, params: dict[str, str], options: CrawlOptions, **counts) -> CrawlStats:
@@ -177,7 +178,9 @@ def run_spider(
     settings.setdict(overrides, priority="cmdline")
 
     started_at = now_utc_iso()
-    process = CrawlerProcess(settings)
+    # The `repwatch` command has configured logging already; a second root handler would
+    # print every line twice.
+    process = CrawlerProcess(settings, install_root_handler=False)
     # Scrapy filters by LOG_LEVEL only in its handler; without this every item would still be
     # formatted into a DEBUG "Scraped from" record first, which costs more than parsing it.
     logging.getLogger("scrapy").setLevel(settings.get("LOG_LEVEL"))
@@ -205,6 +208,7 @@ def run_spider(
         finish_reason=scrapy_stats.get("finish_reason"),
         stopped_because=getattr(spider, "stopped_because", None),
         elapsed_seconds=scrapy_stats.get("elapsed_time_seconds"),
+        listing_seconds=getattr(spider, "listing_seconds", None),
     )
     stats.to_file(stats_path(out))
     return stats

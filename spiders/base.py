@@ -8,6 +8,7 @@ the response body so golden fixtures test it without a Scrapy engine.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -65,6 +66,16 @@ class ReviewSpider(scrapy.Spider):
         # The lowest page that ended the listing; pages fetched ahead beyond it are ignored.
         self.stop_page = self.max_pages + 1
         self.requested: set[int] = set()
+        # From the first page request to the last page handled: the listing's own time,
+        # without process start-up and robots.txt.
+        self.listing_started: float | None = None
+        self.listing_finished: float | None = None
+
+    @property
+    def listing_seconds(self) -> float | None:
+        if self.listing_started is None or self.listing_finished is None:
+            return None
+        return self.listing_finished - self.listing_started
 
     @property
     def prefetch(self) -> int:
@@ -92,6 +103,7 @@ class ReviewSpider(scrapy.Spider):
         )
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
+        self.listing_started = time.perf_counter()
         yield self.page_request(self.first_url(), 1)
         for page in range(2, min(self.prefetch, self.max_pages) + 1):
             yield self.page_request(self.page_url(page), page)
@@ -121,6 +133,7 @@ class ReviewSpider(scrapy.Spider):
     def on_page(
         self, response: Response, page: int
     ) -> Iterator[dict | PageReject | scrapy.Request]:
+        self.listing_finished = time.perf_counter()
         if page > self.stop_page:
             return  # fetched ahead, but the listing ended on an earlier page
         try:

@@ -188,7 +188,7 @@ def test_hackernews_since_is_sent_as_a_numeric_filter(site, tmp_path):
     since = LAST_DAY - timedelta(days=30)
     newer_than = int(datetime.combine(since, time(), UTC).timestamp())
     everything = served_hits("Acme Shop")
-    newer = served_hits("Acme Shop", f"created_at_i>{newer_than}")
+    newer = served_hits("Acme Shop", f"created_at_i>={newer_than}")
     assert 0 < len(newer) < len(everything)
 
     stats = crawl("hackernews", ACME, out, site, since=since)

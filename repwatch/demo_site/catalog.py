@@ -287,8 +287,17 @@ def profile_of(site: str, key: str) -> Profile | None:
     return getattr(module, "PROFILES", {}).get(key)
 
 
+class FrozenItem(dict):
+    """A catalogue item: shared between requests, so it refuses to be changed."""
+
+    def _refuse(self, *args, **kwargs):
+        raise TypeError("catalogue items are shared; copy with dict(item) to change one")
+
+    __setitem__ = __delitem__ = update = pop = popitem = clear = setdefault = _refuse
+
+
 @lru_cache(maxsize=64)
-def _items(site: str, key: str, last_day: date) -> tuple[dict, ...]:
+def _items(site: str, key: str, last_day: date) -> tuple[FrozenItem, ...]:
     profile = profile_of(site, key)
     if profile is None:
         return ()
@@ -303,21 +312,21 @@ def _items(site: str, key: str, last_day: date) -> tuple[dict, ...]:
         # A reply written after the site's "now" has not happened yet.
         if review["reply_at"] is not None and review["reply_at"] >= end_of_last_day:
             review["reply_text"], review["reply_at"] = None, None
-    return tuple(reviews)
+    return tuple(FrozenItem(review) for review in reviews)
 
 
-def items(site: str, key: str, last_day: date) -> list[dict]:
-    """Every item the site serves for one target, newest first (copies: callers may edit).
+def items(site: str, key: str, last_day: date) -> list[FrozenItem]:
+    """Every item the site serves for one target, newest first (shared, read-only items).
 
     `written_at` orders the listing; `published_at` is what the page shows (None: no date);
     `reply_text`/`reply_at` the business's public reply, if any by the end of `last_day`.
     """
-    return [dict(review) for review in _items(site, key, last_day)]
+    return list(_items(site, key, last_day))
 
 
 def window(site: str, key: str, last_day: date, start: int, stop: int) -> list[dict]:
-    """items(...)[start:stop] without copying the rest: what one page of a listing needs."""
-    return [dict(review) for review in _items(site, key, last_day)[max(start, 0) : stop]]
+    """items(...)[start:stop]: what one page of a listing needs."""
+    return list(_items(site, key, last_day)[max(start, 0) : stop])
 
 
 def count(site: str, key: str, last_day: date) -> int:

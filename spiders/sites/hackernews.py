@@ -139,10 +139,11 @@ class HackerNewsSpider(ReviewSpider):
     name = SOURCE
     default_base_url = ALGOLIA_BASE_URL
     target_keys = ("query",)
+    numbered_pages = True
 
     @property
     def newer_than(self) -> int | None:
-        """Unix seconds of `since` 00:00 UTC: the API returns only hits after it."""
+        """Unix seconds of `since` 00:00 UTC: the API returns only hits from then on."""
         if self.since is None:
             return None
         return int(datetime.combine(self.since, time(), UTC).timestamp())
@@ -155,11 +156,11 @@ class HackerNewsSpider(ReviewSpider):
             "page": page,
         }
         if self.newer_than is not None:
-            query["numericFilters"] = f"created_at_i>{self.newer_than}"
+            query["numericFilters"] = f"created_at_i>={self.newer_than}"
         return f"{self.base_url}/api/v1/search_by_date?{urlencode(query, safe='(),')}"
 
-    def first_url(self) -> str:
-        return self.search_url(0)
+    def page_url(self, page: int) -> str:
+        return self.search_url(page - 1)
 
     def parse_page(self, response: Response, page: int, crawled_at: str) -> Page:
         hits, current, pages = search_hits(response.body)

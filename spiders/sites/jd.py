@@ -232,6 +232,7 @@ class JdSpider(ReviewSpider):
     default_base_url = JD_BASE_URL
     default_max_pages = JD_MAX_PAGES
     target_keys = ("product_id",)
+    numbered_pages = True
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -239,7 +240,7 @@ class JdSpider(ReviewSpider):
         if not self.product_id.isdigit():
             raise ValueError(f"product_id must be numeric, got {self.product_id!r}")
 
-    def page_url(self, index: int) -> str:
+    def comments_url(self, index: int) -> str:
         """The comments URL of JD's page `index` (0-based), as JD's product page asks for it."""
         return (
             f"{self.base_url}{COMMENTS_PATH}?callback={JSONP_CALLBACK}"
@@ -247,8 +248,8 @@ class JdSpider(ReviewSpider):
             "&isShadowSku=0&fold=1"
         )
 
-    def first_url(self) -> str:
-        return self.page_url(0)
+    def page_url(self, page: int) -> str:
+        return self.comments_url(page - 1)
 
     def page_request(self, url: str, page: int) -> scrapy.Request:
         # JD answers comment requests without the product page as Referer with an empty page.
@@ -267,4 +268,4 @@ class JdSpider(ReviewSpider):
         index = page_index(response.url, page - 1)
         # Without maxPage, keep going until JD serves an empty page.
         has_next = bool(records) and (max_page is None or index + 1 < max_page)
-        return Page(records=records, next_url=self.page_url(index + 1) if has_next else None)
+        return Page(records=records, next_url=self.comments_url(index + 1) if has_next else None)

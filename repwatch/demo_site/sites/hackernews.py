@@ -18,6 +18,7 @@ import math
 import operator
 import re
 from datetime import date
+from functools import lru_cache
 from html import escape, unescape
 from http import HTTPStatus
 from urllib.parse import urlencode
@@ -163,6 +164,12 @@ def _whole_number(value: str | None, default: int, what: str) -> int:
     return int(value)
 
 
+@lru_cache(maxsize=32)
+def _hits(query: str, last_day: date) -> tuple[dict, ...]:
+    """Every hit a query finds, built once per query and day (filters and pages slice it)."""
+    return tuple(hn_hit(item) for item in brand_items("hackernews", query, last_day, PROFILES))
+
+
 def search_by_date(parameters: dict[str, str], last_day: date) -> dict:
     query = parameters.get("query", "")
     hits_per_page = min(
@@ -172,11 +179,7 @@ def search_by_date(parameters: dict[str, str], last_day: date) -> dict:
     page = _whole_number(parameters.get("page"), 0, "page")
     tag_terms = _tag_terms(parameters.get("tags", ""))
     conditions = _numeric_filters(parameters.get("numericFilters", ""))
-    hits = [
-        hit
-        for hit in (hn_hit(item) for item in brand_items("hackernews", query, last_day, PROFILES))
-        if _matches(hit, tag_terms, conditions)
-    ]
+    hits = [hit for hit in _hits(query, last_day) if _matches(hit, tag_terms, conditions)]
     reachable = min(len(hits), PAGINATION_LIMIT)
     pages = math.ceil(reachable / hits_per_page) if hits_per_page else 0
     start = page * hits_per_page

@@ -18,7 +18,8 @@ import json
 import math
 import re
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
+from functools import lru_cache
 from html import escape
 from http import HTTPStatus
 
@@ -102,6 +103,12 @@ def count_str(count: int) -> str:
     if count < 100_000:
         return f"{math.floor(count / 1000) / 10:g}万+"
     return f"{count // 10_000}万+"
+
+
+@lru_cache(maxsize=32)
+def cached_summary(product_id: str, last_day: date) -> dict:
+    """The summary is the same on every page: count once per product and day."""
+    return comment_summary(product_id, catalog.items("jd", product_id, last_day))
 
 
 def comment_summary(product_id: str, reviews: list[dict]) -> dict:
@@ -253,7 +260,7 @@ def comments_page(request: Request) -> dict:
     on_page = reviews[index * PAGE_SIZE : (index + 1) * PAGE_SIZE] if index < max_page else []
     return {
         "productAttr": None,
-        "productCommentSummary": comment_summary(product_id, every_review)
+        "productCommentSummary": cached_summary(product_id, request.last_day)
         if every_review
         else None,
         "hotCommentTagStatistics": [],

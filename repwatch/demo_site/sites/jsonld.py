@@ -161,16 +161,20 @@ def hotel_review(review: dict, origin: str) -> dict:
 
 
 def serve_hotel(request: Request, match: re.Match) -> Response:
-    origin = SITE_ORIGINS[HOTEL_PATH]
-    reviews = catalog.items("jsonld", HOTEL_PATH, request.last_day)
+    path = match["path"]
+    profile = catalog.profile_of("jsonld", path)
+    if profile is None:
+        return Response.text("no such hotel\n", status=404)
+    origin = SITE_ORIGINS.get(path, SITE_ORIGINS[HOTEL_PATH])
+    reviews = catalog.items("jsonld", path, request.last_day)
     page = page_number(request)
     on_page = page_of(reviews, page)
     average = sum(ten_point(r) for r in reviews) / max(1, len(reviews))
     hotel = {
         "@context": "https://schema.org",
         "@type": "Hotel",
-        "@id": f"{origin}{HOTEL_PATH}#hotel",
-        "name": "Acme Shop Downtown Hotel",
+        "@id": f"{origin}{path}#hotel",
+        "name": f"{path.rsplit('/', 1)[-1].replace('-', ' ').title()} Hotel",
         "address": {
             "@type": "PostalAddress",
             "streetAddress": "1 Market Street",
@@ -199,7 +203,7 @@ def serve_hotel(request: Request, match: re.Match) -> Response:
         for document in (breadcrumbs, hotel)
     )
     if page < last_page(reviews):
-        head += f'<link rel="next" href="{HOTEL_PATH}?page={page + 1}">'
+        head += f'<link rel="next" href="{path}?page={page + 1}">'
     cards = "".join(
         f'<article class="review-card"><h4>{escape(r["title"])}</h4>'
         f'<p class="score">{ten_point(r)}/10 · {escape(r["author"])}</p>'
@@ -259,6 +263,7 @@ def serve_shop(request: Request, match: re.Match) -> Response:
 
 
 ROUTES = [
-    (re.compile(rf"^{re.escape(HOTEL_PATH)}/?$"), serve_hotel),
+    # Any hotel with a profile; the demo's own is HOTEL_PATH.
+    (re.compile(r"^(?P<path>/hotels/[a-z0-9-]+)/?$"), serve_hotel),
     (re.compile(rf"^{re.escape(SHOP_PATH)}/?$"), serve_shop),
 ]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import random
 import re
 from datetime import date
+from functools import lru_cache
 from html import escape, unescape
 
 from repwatch.demo_site import catalog
@@ -67,7 +68,8 @@ PROFILES = {
 def brand_items(site: str, query: str, last_day: date, profiles: dict) -> list[dict]:
     """The catalogue's items for the profile a search query names (case-insensitive)."""
     wanted = " ".join(query.split()).casefold()
-    key = next((key for key in profiles if key.casefold() == wanted), None)
+    known = [*profiles, *(key for (name, key) in catalog.PROFILES if name == site)]
+    key = next((key for key in known if key.casefold() == wanted), None)
     return catalog.items(site, key, last_day) if key else []
 
 
@@ -171,10 +173,16 @@ def listing(posts: list[dict], after: str | None) -> dict:
     }
 
 
+@lru_cache(maxsize=32)
+def _posts(query: str, last_day: date) -> tuple[dict, ...]:
+    """Every post a query finds, built once per query and day (pages are slices of it)."""
+    return tuple(reddit_post(item) for item in brand_items("reddit", query, last_day, PROFILES))
+
+
 def search_page(
     query: str, subreddit: str | None, after: str | None, limit: int, last_day: date
 ) -> dict:
-    posts = [reddit_post(item) for item in brand_items("reddit", query, last_day, PROFILES)]
+    posts = list(_posts(query, last_day))
     if subreddit:
         posts = [post for post in posts if post["subreddit"].lower() == subreddit.lower()]
     start = 0
