@@ -125,12 +125,21 @@ class CheckedLoad:
 
 
 def check_and_load(
-    config: Config, files: list[Path], *, batch_id: str | None = None
+    config: Config,
+    files: list[Path],
+    *,
+    batch_id: str | None = None,
+    include_pending: bool = True,
 ) -> CheckedLoad:
-    """Run the quality gate on landed files and load what passes; quarantine the rest."""
+    """Run the quality gate on landed files and load what passes; quarantine the rest.
+
+    With include_pending, files landed by an earlier run that never got loaded (it crashed
+    after crawling) are loaded too: a drop read once must not be lost with that run."""
     from repwatch.quality import check_raw_batch
     from repwatch.warehouse import load_batch
 
+    if include_pending:
+        files = [*files, *(path for path in pending_landings(config) if path not in files)]
     batch_id = batch_id or new_run_id()
     checked = check_raw_batch(files, now=datetime.now(UTC))
     # Every file read, page-reject sidecars included, so a reload replaces all their rows.
@@ -139,6 +148,15 @@ def check_and_load(
         config, checked.valid, checked.quarantined, batch_id=batch_id, files=files_read
     )
     return CheckedLoad(batch_id, loaded.valid_rows, loaded.quarantined_rows, loaded.days)
+
+
+def pending_landings(config: Config) -> list[Path]:
+    """Record files in the raw landing that no load has taken in yet."""
+    from repwatch.landing import landed_files
+    from repwatch.warehouse import loaded_files
+
+    loaded = loaded_files(config)
+    return [path for path in landed_files(config.paths.raw_dir) if str(path) not in loaded]
 
 
 def transform_days(config: Config, start: date, end: date) -> None:

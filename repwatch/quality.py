@@ -132,7 +132,8 @@ def raw_reviews_suite() -> ExpectationSuite:
                 meta=rule(ERROR, "published_at before the earliest date"),
             ),
             gxe.ExpectCompoundColumnsToBeUnique(
-                column_list=["source", "review_id"],
+                # Per target: two targets (say, two searches) may rightly find the same item.
+                column_list=["source", "target_id", "review_id"],
                 ignore_row_if="any_value_is_missing",
                 meta=rule(ERROR, REASON_DUPLICATE),
             ),
@@ -490,10 +491,11 @@ def _error_failures(
 
 def _later_copies(checked: pd.DataFrame, copies: np.ndarray) -> np.ndarray:
     """Of the rows holding repeated ids, all but the newest crawl's (first read on a tie)."""
-    newest_first = checked.loc[copies, ["source", "review_id", "crawled_at", _ROW]].sort_values(
+    key = ["source", "target_id", "review_id"]
+    newest_first = checked.loc[copies, [*key, "crawled_at", _ROW]].sort_values(
         ["crawled_at", _ROW], ascending=[False, True], na_position="last", kind="stable"
     )
-    later = newest_first.duplicated(["source", "review_id"], keep="first")
+    later = newest_first.duplicated(key, keep="first")
     mask = np.zeros(len(checked), dtype=bool)
     mask[newest_first.loc[later, _ROW].to_numpy()] = True
     return mask

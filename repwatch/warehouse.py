@@ -125,7 +125,10 @@ def materialize(con: duckdb.DuckDBPyConnection, model: Model) -> None:
     new = f"_new_{model.name}"
     if model.materialized == "table" or not _table_exists(con, model.name):
         con.execute(f"create or replace table {model.name} as select * from {new}")
-    elif model.materialized == "upsert":
+        con.execute(f"drop table {new}")
+        return
+    _add_new_columns(con, model.name, new)
+    if model.materialized == "upsert":
         match = " and ".join(f"{model.name}.{k} = {new}.{k}" for k in model.keys)
         con.execute(f"delete from {model.name} using {new} where {match}")
         con.execute(f"insert into {model.name} by name select * from {new}")
@@ -139,6 +142,24 @@ def materialize(con: duckdb.DuckDBPyConnection, model: Model) -> None:
     else:
         raise ValueError(f"{model.name}: unknown materialisation {model.materialized!r}")
     con.execute(f"drop table {new}")
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
+    rows = con.execute(
+        "select column_name, data_type from information_schema.columns "
+        "where table_name = ? order by ordinal_position",
+        [table],
+    ).fetchall()
+    return dict(rows)
+
+
+def _add_new_columns(con: duckdb.DuckDBPyConnection, table: str, new: str) -> None:
+    """A model that gained columns in a newer version adds them to its stored table (null in
+    older rows), so an upgrade needs no manual migration."""
+    stored = _columns(con, table)
+    for name, data_type in _columns(con, new).items():
+        if name not in stored:
+            con.execute(f'alter table {table} add column "{name}" {data_type}')
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -271,6 +292,16 @@ _CRAWL_STATS_KEYS = (
     "finish_reason",
     "stopped_because",
 )
+
+
+def loaded_files(config: Config) -> set[str]:
+    """Every landing file a load has recorded."""
+    if not config.paths.warehouse.exists():
+        return set()
+    with connect(config, read_only=True) as con:
+        if not _table_exists(con, "load_log"):
+            return set()
+        return {name for (name,) in con.execute("select distinct file from load_log").fetchall()}
 
 
 def read_watermarks(config: Config) -> dict[tuple[str, str], datetime]:

@@ -75,3 +75,19 @@ def test_an_interrupted_crawl_does_not_advance_the_watermark(demo_env):
     # Nothing complete, so the next crawl still reaches back to the lookback window.
     landed = crawl_targets(config, since=demo_env.day - timedelta(days=3))
     assert len(landed) == len(config.targets())
+
+
+def test_files_landed_by_a_run_that_crashed_before_loading_are_loaded_next_time(demo_env):
+    from repwatch.pipeline import pending_landings
+
+    config, day = demo_env.config, demo_env.day
+    # A run that crawled and then died: its files are landed, nothing is loaded.
+    landed = crawl_targets(config, since=day - timedelta(days=3))
+    assert sorted(pending_landings(config)) == sorted(landed)
+
+    run_day(config, day, send=False)
+
+    assert pending_landings(config) == []
+    with duckdb.connect(str(config.paths.warehouse), read_only=True) as con:
+        loaded = {name for (name,) in con.execute("select file from load_log").fetchall()}
+    assert {str(path) for path in landed} <= loaded

@@ -94,7 +94,7 @@ def test_rerunning_a_day_gives_identical_marts_and_no_duplicate_mail(demo_env):
 
     with duckdb.connect(str(config.paths.warehouse), read_only=True) as con:
         duplicates = con.execute(
-            "select count(*) from (select source, review_id from int_reviews "
+            "select count(*) from (select source, target_id, review_id from int_reviews "
             "group by all having count(*) > 1)"
         ).fetchone()[0]
     assert duplicates == 0

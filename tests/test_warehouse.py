@@ -200,3 +200,34 @@ def test_mentions_and_complaints_are_not_counted_as_reviews(config):
     assert (acme["reviews"], acme["mentions"], acme["negative"]) == (6, 1, 2)
     quiet_day = _mart_row(config, date(2026, 11, 18), "Acme Shop")
     assert (quiet_day["reviews"], quiet_day["mentions"], quiet_day["avg_rating"]) == (0, 1, None)
+
+
+def test_a_table_from_an_older_version_gains_the_new_columns(config):
+    load_batch(config, _frame(ROWS[:2]), EMPTY_QUARANTINE, batch_id="b1", files=[])
+    with duckdb.connect(str(config.paths.warehouse)) as con:
+        con.execute("alter table int_reviews drop column record_type")
+    load_batch(config, _frame(ROWS[2:4]), EMPTY_QUARANTINE, batch_id="b2", files=[])
+    with duckdb.connect(str(config.paths.warehouse), read_only=True) as con:
+        rows = con.execute(
+            "select review_id, record_type from int_reviews order by review_id"
+        ).fetchall()
+    assert rows == [("1", None), ("2", None), ("3", "review"), ("4", "review")]
+
+
+def test_an_item_two_targets_found_counts_once_per_brand(config):
+    def post(target_id):
+        row = {**_row("77", None, "2026-11-20T10:00:00Z", target_id=target_id), "kind": "mention"}
+        return {**row, "source": "reddit"}
+
+    acme_everywhere, acme_shopping = "query=Acme Shop", "query=Acme Shop&subreddit=shopping"
+    rival = "query=RivalMart"
+    frame = _frame([post(acme_everywhere), post(acme_shopping), post(rival)])
+    load_batch(config, frame, EMPTY_QUARANTINE, batch_id="b1", files=[])
+    transform_period(config, date(2026, 11, 20), date(2026, 11, 20))
+    with duckdb.connect(str(config.paths.warehouse), read_only=True) as con:
+        stored = con.execute("select count(*) from int_reviews").fetchone()[0]
+        mentions = con.execute(
+            "select brand, mentions from mart_brand_daily where source = 'reddit' order by brand"
+        ).fetchall()
+    assert stored == 3
+    assert mentions == [("Acme Shop", 1), ("RivalMart", 1)]

@@ -1,5 +1,6 @@
--- grain: one row per review (source, review_id), across every load; the newest crawl wins
--- materialized: upsert(source, review_id)
+-- grain: one row per item per target (source, target_id, review_id), across every load;
+--   the newest crawl wins (two targets, e.g. two searches, may find the same item)
+-- materialized: upsert(source, target_id, review_id)
 -- inputs: stg_reviews, dim_targets
 with
 
@@ -11,7 +12,7 @@ newest_per_review as (
     select *
     from batch
     qualify row_number() over (
-        partition by source, review_id
+        partition by source, target_id, review_id
         order by crawled_at desc, landing_file desc, landing_line desc
     ) = 1
 ),

@@ -11,6 +11,10 @@ items as (
         published_day between getvariable('period_start') and getvariable('period_end')
         and brand is not null
         and record_type in ('review', 'mention')
+    -- an item two targets of one brand found counts once for that brand
+    qualify row_number() over (
+        partition by brand, source, review_id order by crawled_at desc, target_id
+    ) = 1
 ),
 
 reviews as (
