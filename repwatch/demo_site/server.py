@@ -8,9 +8,12 @@ Each site's formats live in `repwatch.demo_site.sites.<site>` as a list of ROUTE
 from __future__ import annotations
 
 import logging
+import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,6 +32,11 @@ class DemoSiteHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         parts = urlsplit(self.path)
+        fault = self.server.take_fault(parts.path)
+        self.server.log_request_seen(parts.path, fault)
+        if fault is not None:
+            self._send(fault.response)
+            return
         if parts.path == "/robots.txt":
             self._send(Response.text(ROBOTS_TXT))
             return
@@ -64,12 +72,53 @@ class DemoSiteHandler(BaseHTTPRequestHandler):
         log.debug("%s " + format, self.address_string(), *args)
 
 
+@dataclass
+class Fault:
+    """A planted failure: the next `times` requests whose path matches get `response`."""
+
+    path: re.Pattern
+    response: Response
+    times: int = 1
+
+
+@dataclass(frozen=True)
+class SeenRequest:
+    at: float  # time.monotonic()
+    path: str
+    fault: bool
+
+
 class DemoReviewServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, address: tuple[str, int], last_day: date):
         super().__init__(address, DemoSiteHandler)
         self.last_day = last_day
+        self.faults: list[Fault] = []
+        self.seen: list[SeenRequest] = []
+        self._lock = threading.Lock()
+
+    @property
+    def base_url(self) -> str:
+        return base_url_of(self)
+
+    def inject(self, path: str, response: Response, times: int = 1) -> None:
+        """Answer the next `times` requests for paths matching the regex `path` with
+        `response` (a 429 with Retry-After, a 500, changed markup, ...)."""
+        with self._lock:
+            self.faults.append(Fault(re.compile(path), response, times))
+
+    def take_fault(self, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self.faults:
+                if fault.times > 0 and fault.path.search(path):
+                    fault.times -= 1
+                    return fault
+        return None
+
+    def log_request_seen(self, path: str, fault: Fault | None) -> None:
+        with self._lock:
+            self.seen.append(SeenRequest(time.monotonic(), path, fault is not None))
 
 
 def default_last_day() -> date:
@@ -78,7 +127,7 @@ def default_last_day() -> date:
 
 def make_server(
     host: str = "127.0.0.1", port: int = 0, last_day: date | None = None
-) -> ThreadingHTTPServer:
+) -> DemoReviewServer:
     """A server bound to host:port (0 picks a free port), not yet serving."""
     return DemoReviewServer((host, port), last_day or default_last_day())
 
@@ -89,17 +138,24 @@ def base_url_of(server: ThreadingHTTPServer) -> str:
 
 
 @contextmanager
-def serve_in_thread(port: int = 0, last_day: date | None = None) -> Iterator[str]:
-    """Serve in a background thread; yields the base URL, shuts down on exit."""
+def running_server(port: int = 0, last_day: date | None = None) -> Iterator[DemoReviewServer]:
+    """Serve in a background thread; yields the server (faults can be injected into it)."""
     server = make_server(port=port, last_day=last_day)
     thread = threading.Thread(target=server.serve_forever, name="demo-review-site", daemon=True)
     thread.start()
     try:
-        yield base_url_of(server)
+        yield server
     finally:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@contextmanager
+def serve_in_thread(port: int = 0, last_day: date | None = None) -> Iterator[str]:
+    """Serve in a background thread; yields the base URL, shuts down on exit."""
+    with running_server(port, last_day) as server:
+        yield server.base_url
 
 
 def serve_forever(port: int, last_day: date | None = None) -> None:
