@@ -57,6 +57,7 @@ class _Sums:
     positive: int = 0
     neutral: int = 0
     negative: int = 0
+    mentions: int = 0
 
     def __add__(self, other: _Sums) -> _Sums:
         return _Sums(
@@ -79,6 +80,7 @@ class _Sums:
             "neutral": per_day(self.neutral),
             "negative": per_day(self.negative),
             "negative_share": self.negative / self.reviews if self.reviews else None,
+            "mentions": per_day(self.mentions),
         }
 
 
@@ -95,6 +97,7 @@ def _sums_by_brand_source(con, first: date, last: date) -> dict[tuple[str, str],
             sum(positive),
             sum(neutral),
             sum(negative),
+            sum(mentions),
         from mart_brand_daily
         where day between ? and ?
         group by brand, source

@@ -29,7 +29,7 @@ create table mart_brand_daily (
     day date, brand varchar, is_competitor boolean, source varchar, reviews integer,
     rated_reviews integer, avg_rating double, csat double, rating_1 integer, rating_2 integer,
     rating_3 integer, rating_4 integer, rating_5 integer, positive integer, neutral integer,
-    negative integer, negative_share double, metric_version varchar
+    negative integer, negative_share double, metric_version varchar, mentions integer
 );
 create table quarantine (
     source varchar, target_id varchar, review_id varchar, reason varchar, payload varchar,
@@ -69,7 +69,7 @@ def make_config(data_dir, trend_days: int = 7) -> Config:
     return config.model_copy(update={"paths": Paths(data_dir=data_dir)})
 
 
-def mart_row(day, brand, source, ratings, unrated=0, competitor=False):
+def mart_row(day, brand, source, ratings, unrated=0, competitor=False, mentions=0):
     """A mart row as the warehouse computes it: sentiment from the rating, unrated neutral."""
     rated = sum(ratings)
     reviews = rated + unrated
@@ -92,6 +92,7 @@ def mart_row(day, brand, source, ratings, unrated=0, competitor=False):
         negative,
         negative / reviews if reviews else None,
         "v1",
+        mentions,
     )
 
 
@@ -152,6 +153,7 @@ def build_warehouse(path, extra_reviews=()):
         mart_row(DAY - timedelta(days=8), "Acme Shop", "appstore", (90, 0, 0, 0, 0)),
         mart_row(DAY + timedelta(days=1), "Acme Shop", "appstore", (50, 0, 0, 0, 0)),
         mart_row(DAY, "RivalMart", "appstore", (0, 0, 0, 2, 2), competitor=True),
+        mart_row(DAY, "Acme Shop", "reddit", (0, 0, 0, 0, 0), mentions=4),
     ]
     reviews = [
         review_row("n1", "Acme Shop", 1, at(DAY, 9), text=HOSTILE_TEXT, author=HOSTILE_AUTHOR),
@@ -172,7 +174,7 @@ def build_warehouse(path, extra_reviews=()):
     con = duckdb.connect(str(path))
     try:
         con.execute(WAREHOUSE_DDL)
-        con.executemany(f"insert into mart_brand_daily values ({', '.join('?' * 18)})", marts)
+        con.executemany(f"insert into mart_brand_daily values ({', '.join('?' * 19)})", marts)
         con.executemany(f"insert into int_reviews values ({', '.join('?' * 21)})", reviews)
         con.executemany(f"insert into quarantine values ({', '.join('?' * 8)})", quarantine)
     finally:
@@ -231,9 +233,13 @@ def test_changes_against_previous_day_and_trailing_week(warehouse, config):
 def test_sources_negative_reviews_competitors_and_completeness(warehouse, config):
     context = daily_context(warehouse, config)
     acme = context["brands"][0]
-    assert [(row["source"], row["reviews"], row["avg_rating"]) for row in acme["sources"]] == [
-        ("appstore", 10, 2.5),
-        ("playstore", 5, 4.0),
+    assert [
+        (row["source"], row["reviews"], row["avg_rating"], row["mentions"])
+        for row in acme["sources"]
+    ] == [
+        ("appstore", 10, 2.5, 0),
+        ("playstore", 5, 4.0, 0),
+        ("reddit", 0, None, 4),
     ]
     assert [review["url"].rsplit("/", 1)[1] for review in acme["negative_reviews"]] == [
         "n2",
