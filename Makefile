@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: venv demo test bench lint format lock clean
+.PHONY: venv demo test bench model lint format lock clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ test: venv
 # Performance figures against their targets and peers (a missed target is reported, not failed).
 bench: venv
 	$(BIN)/repwatch bench
+
+# Rebuild the shipped sentiment model from repwatch/nlp/data (fixed seed, byte-identical).
+model: venv
+	$(BIN)/repwatch train-sentiment
 
 lint: venv
 	$(BIN)/ruff check .

