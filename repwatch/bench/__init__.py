@@ -33,6 +33,9 @@ class Row:
     def __post_init__(self) -> None:
         if self.comparator not in (">=", "<="):
             raise ValueError(f"comparator must be >= or <=, not {self.comparator!r}")
+        # Plain numbers (not numpy scalars), so the row serialises as JSON.
+        self.value, self.target = float(self.value), float(self.target)
+        self.peer_value = None if self.peer_value is None else float(self.peer_value)
         self.ok = (
             self.value >= self.target if self.comparator == ">=" else self.value <= self.target
         )
