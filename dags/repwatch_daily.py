@@ -3,7 +3,8 @@
 
 The daily monitoring job: crawl every configured source and target, check the raw batch
 (Great Expectations; rejected rows go to quarantine), load it into the DuckDB warehouse,
-recompute the marts, render the daily report and e-mail it.
+annotate new reviews (language, text sentiment, problem types, flags), recompute the marts,
+render the daily report and e-mail it.
 
 **Period.** Each run reports one calendar day: the day of the run's logical date in the
 configured time zone. The schedule is a data-interval timetable at midnight, so the run for
@@ -74,6 +75,12 @@ def repwatch_daily():
         }
 
     @task
+    def enrich_reviews(loaded: dict) -> dict:
+        from repwatch.pipeline import enrich_reviews as enrich
+
+        return {**loaded, "enriched": enrich(_config(), progress=print)}
+
+    @task
     def transform_marts(loaded: dict) -> str:
         from datetime import date
 
@@ -115,7 +122,8 @@ def repwatch_daily():
             "transport": delivery.transport,
         }
 
-    send_report(render_report(transform_marts(check_and_load(crawl_sources()))))
+    loaded = enrich_reviews(check_and_load(crawl_sources()))
+    send_report(render_report(transform_marts(loaded)))
 
 
 repwatch_daily()

@@ -248,6 +248,32 @@ def bench(only: tuple[str, ...], runs: int, out: Path) -> None:
     click.echo(f"\n{sum(row.ok for row in rows)} of {len(rows)} targets met; results in {out}")
 
 
+@main.command()
+@click.argument("source", type=click.File("r", encoding="utf-8"), default="-")
+def classify(source) -> None:
+    """Annotate texts: plain lines or JSON lines with `text` (and optional `title`, `rating`),
+    from FILE or standard input; one JSON line out per item."""
+    from repwatch.enrich import classify as annotate
+    from repwatch.enrich import read_items
+
+    items = read_items(source)
+    for item, annotation in zip(items, annotate(items), strict=True):
+        click.echo(json.dumps({"text": item.get("text"), **annotation}, ensure_ascii=False))
+
+
+@main.command()
+@click.option("--from", "start", type=DATE, required=True)
+@click.option("--to", "end", type=DATE, required=True)
+@click.pass_context
+def reenrich(ctx: click.Context, start: date, end: date) -> None:
+    """Annotate again the reviews of a range of days, e.g. after a model or rule change;
+    then run `repwatch transform` for the same range."""
+    from repwatch.enrich import enrich
+
+    count = enrich(_load(ctx), start=start, end=end)
+    click.echo(f"re-enriched {count} reviews published {start} .. {end}")
+
+
 @main.command("train-sentiment")
 @click.option(
     "--out",

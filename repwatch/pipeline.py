@@ -159,6 +159,15 @@ def pending_landings(config: Config) -> list[Path]:
     return [path for path in landed_files(config.paths.raw_dir) if str(path) not in loaded]
 
 
+def enrich_reviews(config: Config, *, progress: Progress = _quiet) -> int:
+    """Annotate reviews not enriched yet (or whose text or enrichment version changed)."""
+    from repwatch.enrich import enrich
+
+    count = enrich(config)
+    progress(f"enriched {count} reviews")
+    return count
+
+
 def transform_days(config: Config, start: date, end: date) -> None:
     from repwatch.warehouse import transform_period
 
@@ -213,6 +222,7 @@ def run_day(
     result = DayResult(day=day)
     result.landed_files = crawl_for_day(config, day, progress=progress)
     loaded = _check_and_load_into(config, result, progress=progress)
+    enrich_reviews(config, progress=progress)
     transform_for_day(config, day, loaded.days, progress=progress)
     _report_and_send(config, day, result, send=send, resend=resend, progress=progress)
     return result
@@ -234,6 +244,7 @@ def backfill(
     batch = DayResult(day=start)
     batch.landed_files = crawl_targets(config, since=start, incremental=False, progress=progress)
     loaded = _check_and_load_into(config, batch, progress=progress)
+    enrich_reviews(config, progress=progress)
     first, last = min([start, *loaded.days]), max([end, *loaded.days])
     transform_days(config, first, last)
     progress(f"transformed {first} .. {last}")
