@@ -250,14 +250,20 @@ def bench(only: tuple[str, ...], runs: int, out: Path) -> None:
 
 @main.command()
 @click.argument("source", type=click.File("r", encoding="utf-8"), default="-")
-def classify(source) -> None:
+@click.option(
+    "--rules",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Problem-type rules file (default: the shipped rules).",
+)
+def classify(source, rules: Path | None) -> None:
     """Annotate texts: plain lines or JSON lines with `text` (and optional `title`, `rating`),
     from FILE or standard input; one JSON line out per item."""
     from repwatch.enrich import classify as annotate
     from repwatch.enrich import read_items
 
     items = read_items(source)
-    for item, annotation in zip(items, annotate(items), strict=True):
+    for item, annotation in zip(items, annotate(items, rules_path=rules), strict=True):
         click.echo(json.dumps({"text": item.get("text"), **annotation}, ensure_ascii=False))
 
 

@@ -171,6 +171,12 @@ class SmtpConfig(_Strict):
         return os.environ.get(SMTP_PASSWORD_ENV) or None
 
 
+class NlpConfig(_Strict):
+    # Your own problem-type phrase rules (YAML, same shape as repwatch/nlp/rules/problems.yaml);
+    # unset: the shipped rules.
+    problem_rules: Path | None = None
+
+
 class Paths(_Strict):
     data_dir: Path = Path("data")
 
@@ -202,6 +208,7 @@ class Config(_Strict):
     thresholds: Thresholds = Thresholds()
     crawl: CrawlConfig = CrawlConfig()
     smtp: SmtpConfig = SmtpConfig()
+    nlp: NlpConfig = NlpConfig()
     paths: Paths = Paths()
     config_file: Path | None = Field(default=None, exclude=True)
 
@@ -292,8 +299,15 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         data_dir = Path(os.environ[DATA_DIR_ENV]).resolve()
     else:
         data_dir = (config_path.resolve().parent / config.paths.data_dir).resolve()
+    rules = config.nlp.problem_rules
+    if rules is not None and not rules.is_absolute():
+        rules = (config_path.resolve().parent / rules).resolve()
     return config.model_copy(
-        update={"paths": Paths(data_dir=data_dir), "config_file": config_path.resolve()}
+        update={
+            "paths": Paths(data_dir=data_dir),
+            "nlp": NlpConfig(problem_rules=rules),
+            "config_file": config_path.resolve(),
+        }
     )
 
 

@@ -13,6 +13,7 @@ import importlib.util
 import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pandas as pd
 
@@ -46,15 +47,15 @@ def _available(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def enrichment_version() -> str:
-    """The sentiment model's version plus the rule modules in use; stored on every row."""
+def enrichment_version(rules_path: Path | None = None) -> str:
+    """The sentiment model's version plus the rules in use; stored on every row."""
     from repwatch.nlp.sentiment import shipped_model
 
     parts = [shipped_model().version]
     if _available("repwatch.nlp.problems"):
         from repwatch.nlp.problems import load_rules
 
-        parts.append(f"rules-{_digest(repr(load_rules()))[:8]}")
+        parts.append(f"rules-{_digest(repr(load_rules(rules_path)))[:8]}")
     if _available("repwatch.nlp.flags"):
         parts.append("flags-1")
     return "+".join(parts)
@@ -69,7 +70,7 @@ def _text_of(item: dict) -> str:
     return " ".join(part for part in (item.get("title"), item.get("text")) if part)
 
 
-def classify(items: Sequence[dict]) -> list[dict]:
+def classify(items: Sequence[dict], *, rules_path: Path | None = None) -> list[dict]:
     """One annotation per item: language, sentiment (text combined with rating), the text's
     own sentiment, rating disagreement, problem types, per-dimension sentiment and flags."""
     from repwatch.nlp.language import detect_languages
@@ -78,7 +79,7 @@ def classify(items: Sequence[dict]) -> list[dict]:
     texts = [_text_of(item) for item in items]
     languages = detect_languages(texts)
     sentiments = analyse_many(texts, languages)
-    problems, dimensions = _problems(texts, languages)
+    problems, dimensions = _problems(texts, languages, rules_path)
     flags = _flags(items, languages, sentiments)
     annotations = []
     for number, item in enumerate(items):
@@ -100,12 +101,14 @@ def classify(items: Sequence[dict]) -> list[dict]:
     return annotations
 
 
-def _problems(texts: list[str], languages: list[str]) -> tuple[list[list[str]], list[dict]]:
+def _problems(
+    texts: list[str], languages: list[str], rules_path: Path | None
+) -> tuple[list[list[str]], list[dict]]:
     if not _available("repwatch.nlp.problems"):
         return [[] for _ in texts], [{} for _ in texts]
     from repwatch.nlp.problems import dimension_sentiments, load_rules, tag_many
 
-    rules = load_rules()
+    rules = load_rules(rules_path)
     tags = tag_many(texts, languages, rules)
     dimensions = [
         dimension_sentiments(text, language, rules)
@@ -147,10 +150,11 @@ def read_items(lines: Iterable[str]) -> list[dict]:
     return items
 
 
-def _pending(con, *, start: date | None, end: date | None, everything: bool) -> pd.DataFrame:
+def _pending(
+    con, version: str, *, start: date | None, end: date | None, everything: bool
+) -> pd.DataFrame:
     """Reviews to enrich: in the period when given; else those never enriched, or whose text
     or enrichment version changed since."""
-    version = enrichment_version()
     where = "true"
     parameters: list = []
     if start is not None and end is not None:
@@ -176,9 +180,8 @@ def _pending(con, *, start: date | None, end: date | None, everything: bool) -> 
     ).df()
 
 
-def _store(con, rows: pd.DataFrame, annotations: list[dict]) -> None:
+def _store(con, rows: pd.DataFrame, annotations: list[dict], version: str) -> None:
     now = datetime.now(UTC)
-    version = enrichment_version()
     frame = pd.DataFrame(
         {
             "source": rows["source"],
@@ -228,14 +231,16 @@ def enrich(
         con.execute("begin transaction")
         try:
             con.execute(_DDL)
-            rows = _pending(con, start=start, end=end, everything=everything)
+            rules_path = config.nlp.problem_rules
+            version = enrichment_version(rules_path)
+            rows = _pending(con, version, start=start, end=end, everything=everything)
             if len(rows):
                 records = rows.astype(object).where(rows.notna(), None).to_dict("records")
                 for record in records:
                     record["rating"] = int(record["rating"]) if record["rating"] else None
                     published = record["published_at"]
                     record["published_at"] = published.isoformat() if published else None
-                _store(con, rows, classify(records))
+                _store(con, rows, classify(records, rules_path=rules_path), version)
             con.execute("commit")
         except BaseException:
             con.execute("rollback")

@@ -148,3 +148,10 @@ def test_config_show_masks_the_password(monkeypatch):
     )
     assert "s3cret-value" not in done.stdout
     assert '"password": "********"' in done.stdout
+
+
+def test_own_problem_rules_path_is_relative_to_the_config_file(tmp_path):
+    settings = _demo_settings()
+    settings["nlp"] = {"problem_rules": "rules/my-problems.yaml"}
+    config = load_config(_write(tmp_path, settings))
+    assert config.nlp.problem_rules == tmp_path / "rules" / "my-problems.yaml"
