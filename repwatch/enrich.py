@@ -21,7 +21,7 @@ from repwatch.config import Config
 
 ENRICHED_TABLE = "int_reviews_enriched"
 _KEY = ("source", "target_id", "review_id")
-_DDL = f"""
+ENRICHED_DDL = f"""
 create table if not exists {ENRICHED_TABLE} (
     source varchar not null,
     target_id varchar not null,
@@ -230,7 +230,7 @@ def enrich(
     with connect(config) as con:
         con.execute("begin transaction")
         try:
-            con.execute(_DDL)
+            con.execute(ENRICHED_DDL)
             rules_path = config.nlp.problem_rules
             version = enrichment_version(rules_path)
             rows = _pending(con, version, start=start, end=end, everything=everything)

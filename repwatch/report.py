@@ -134,8 +134,36 @@ def _short_text(text: str | None, limit: int = SHORT_TEXT_CHARS) -> str:
     return cut.rstrip() + "…"
 
 
+def _problem_counts(con, brand: str, day: date) -> list[dict]:
+    """Problem types the day's items (reviews, mentions, complaint records) raise, most
+    frequent first."""
+    rows = con.execute(
+        """
+        select problem, count(distinct (source, review_id)) as reviews
+        from (
+            select source, review_id, unnest(enriched.problems) as problem
+            from int_reviews
+            join int_reviews_enriched as enriched using (source, target_id, review_id)
+            where brand = ? and published_day = ?
+        )
+        group by problem
+        order by reviews desc, problem
+        """,
+        [brand, day],
+    ).fetchall()
+    return [
+        {"problem": problem, "label": problem.replace("_", " ").capitalize(), "reviews": count}
+        for problem, count in rows
+    ]
+
+
 def _negative_reviews(con, brand: str, day: date, zone: ZoneInfo) -> tuple[list[dict], int]:
-    where = "from int_reviews where brand = ? and published_day = ? and sentiment = 'negative'"
+    where = (
+        "from int_reviews left join int_reviews_enriched as enriched "
+        "using (source, target_id, review_id) "
+        "where brand = ? and published_day = ? "
+        "and coalesce(enriched.sentiment, int_reviews.sentiment) = 'negative'"
+    )
     total = con.execute(f"select count(*) {where}", [brand, day]).fetchone()[0]
     rows = con.execute(
         f"""
@@ -247,6 +275,7 @@ def build_daily_context(con, config: Config, day: date) -> dict:
                 ],
                 "negative_reviews": negative_reviews,
                 "negative_reviews_total": negative_total,
+                "problems": _problem_counts(con, brand.name, day),
                 "trend": _trend(con, brand.name, trend_first, day),
             }
         )

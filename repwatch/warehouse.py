@@ -163,7 +163,11 @@ def _add_new_columns(con: duckdb.DuckDBPyConnection, table: str, new: str) -> No
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    from repwatch.enrich import ENRICHED_DDL
+
     con.execute(_BOOKKEEPING_DDL)
+    # Marts read annotations when there are some; an empty table until the first enrichment.
+    con.execute(ENRICHED_DDL)
 
 
 def sync_targets(con: duckdb.DuckDBPyConnection, config: Config) -> None:

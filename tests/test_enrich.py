@@ -92,3 +92,30 @@ def test_reenrich_redoes_a_range_of_days(config):
     enrich(config)
     on_the_20th = sum(1 for row in ROWS if (row["published_at"] or "").startswith("2026-11-20"))
     assert enrich(config, start=date(2026, 11, 20), end=date(2026, 11, 20)) == on_the_20th
+
+
+def test_marts_count_the_texts_verdict_once_enriched(config):
+    from repwatch.warehouse import transform_period
+    from tests.test_warehouse import _mart_row, _row
+
+    angry_five_stars = {
+        **_row("50", 5, "2026-11-20T09:00:00Z"),
+        "text": "Terrible. It broke after one day and support ignored every message.",
+    }
+    happy_five_stars = {**_row("51", 5, "2026-11-20T10:00:00Z"), "text": "Love it, works great"}
+    load_batch(
+        config,
+        _frame([angry_five_stars, happy_five_stars]),
+        EMPTY_QUARANTINE,
+        batch_id="b",
+        files=[],
+    )
+    transform_period(config, date(2026, 11, 20), date(2026, 11, 20))
+    stars_only = _mart_row(config, date(2026, 11, 20), "Acme Shop")
+    assert (stars_only["negative"], stars_only["positive"]) == (0, 2)
+
+    enrich(config)
+    transform_period(config, date(2026, 11, 20), date(2026, 11, 20))
+    from_text = _mart_row(config, date(2026, 11, 20), "Acme Shop")
+    assert (from_text["negative"], from_text["positive"]) == (1, 1)
+    assert from_text["rating_5"] == 2, "the star distribution stays as rated"

@@ -43,22 +43,49 @@ def test_demo_day_end_to_end(demo_env):
     assert result.valid_rows > 0
     assert result.archive_path.exists()
 
-    # The App Store part of the mart holds exactly the negatives the site served that day.
-    served_negative = _served_negatives(day, "us", "1000001") + _served_negatives(
+    # The App Store part of the mart holds exactly the 1–2 star reviews the site served that day.
+    served_one_or_two_stars = _served_negatives(day, "us", "1000001") + _served_negatives(
         day, "cn", "1000001"
     )
     with duckdb.connect(str(config.paths.warehouse), read_only=True) as con:
-        appstore_negative, negative, previous_week = con.execute(
+        appstore_low_stars, negative, previous_week = con.execute(
             """
             select
-                sum(negative) filter (where day = $day and source = 'appstore'),
+                sum(rating_1 + rating_2) filter (where day = $day and source = 'appstore'),
                 sum(negative) filter (where day = $day),
                 sum(negative) filter (where day between $day - 10 and $day - 4) / 7
             from mart_brand_daily where brand = 'Acme Shop'
             """,
             {"day": day},
         ).fetchone()
-    assert appstore_negative == served_negative
+        # Sentiment comes from each review's text combined with its stars (the enrichment).
+        enriched_negative = con.execute(
+            """
+            select count(distinct (reviews.source, reviews.review_id))
+            from int_reviews as reviews
+            join int_reviews_enriched as enriched using (source, target_id, review_id)
+            where reviews.brand = 'Acme Shop' and reviews.published_day = ?
+                and reviews.record_type = 'review' and enriched.sentiment = 'negative'
+            """,
+            [day],
+        ).fetchone()[0]
+    assert appstore_low_stars == served_one_or_two_stars
+    assert negative == enriched_negative
+    with duckdb.connect(str(config.paths.warehouse), read_only=True) as con:
+        complaints = con.execute(
+            """
+            select problem, count(distinct (source, review_id))
+            from (
+                select source, review_id, unnest(enriched.problems) as problem
+                from int_reviews join int_reviews_enriched as enriched
+                    using (source, target_id, review_id)
+                where brand = 'Acme Shop' and published_day = ?
+            )
+            group by problem
+            """,
+            [day],
+        ).fetchall()
+    assert complaints, "the day's negative texts raise problem types"
     assert negative > 2 * previous_week, "the planted surge is visible in the mart"
     expected_negative = negative
 
@@ -71,6 +98,13 @@ def test_demo_day_end_to_end(demo_env):
         html_part = message.get_body(preferencelist=("html",))
         text_part = message.get_body(preferencelist=("plain",))
         assert text_part is not None and str(expected_negative) in text_part.get_content()
+        complaint_line = next(
+            line
+            for line in text_part.get_content().splitlines()
+            if line.startswith("What customers complain about")
+        )
+        for problem, count in complaints:
+            assert f"{problem.replace('_', ' ').capitalize()} {count}" in complaint_line
         html = html_part.get_content()
         images = [p for p in message.walk() if p.get_content_type() == "image/png"]
         assert images, "at least one chart attached as PNG"

@@ -11,6 +11,7 @@ import duckdb
 import pytest
 
 from repwatch.config import Config, Paths
+from repwatch.enrich import ENRICHED_DDL
 from repwatch.report import build_daily_context, render_daily, write_archive
 
 DAY = date(2026, 11, 26)
@@ -174,6 +175,7 @@ def build_warehouse(path, extra_reviews=()):
     con = duckdb.connect(str(path))
     try:
         con.execute(WAREHOUSE_DDL)
+        con.execute(ENRICHED_DDL)  # empty: sentiment falls back to the stars
         con.executemany(f"insert into mart_brand_daily values ({', '.join('?' * 19)})", marts)
         con.executemany(f"insert into int_reviews values ({', '.join('?' * 21)})", reviews)
         con.executemany(f"insert into quarantine values ({', '.join('?' * 8)})", quarantine)

@@ -103,7 +103,7 @@ def test_mart_matches_hand_computed_figures(config):
     assert (acme["positive"], acme["neutral"], acme["negative"]) == (2, 1, 2)
     assert acme["negative_share"] == pytest.approx(2 / 6)
     assert acme["is_competitor"] is False
-    assert acme["metric_version"] == "brand_daily.v2"
+    assert acme["metric_version"] == "brand_daily.v3"
 
     rival = _mart_row(config, date(2026, 11, 20), "RivalMart")
     assert (rival["reviews"], rival["is_competitor"], rival["csat"]) == (1, True, 100.0)

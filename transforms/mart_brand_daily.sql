@@ -1,12 +1,18 @@
 -- grain: one row per brand per source per day (day in the configured report time zone)
 -- materialized: period(day)
--- inputs: int_reviews; public reviews and mentions with a known date and a configured brand
+-- inputs: int_reviews, int_reviews_enriched; public reviews and mentions with a known date and a configured brand
 -- (complaint and survey records from file drops have marts of their own)
 with
 
 items as (
-    select *
-    from int_reviews
+    select
+        reviews.* replace (
+            -- the text's verdict combined with the stars; the stars alone until enriched
+            coalesce(enriched.sentiment, reviews.sentiment) as sentiment
+        ),
+    from int_reviews as reviews
+    left join int_reviews_enriched as enriched
+        using (source, target_id, review_id)
     where
         published_day between getvariable('period_start') and getvariable('period_end')
         and brand is not null
@@ -76,7 +82,7 @@ with_mentions as (
         coalesce(daily.neutral, 0) as neutral,
         coalesce(daily.negative, 0) as negative,
         daily.negative_share,
-        'brand_daily.v2' as metric_version,
+        'brand_daily.v3' as metric_version,
     from daily
     full outer join mentions
         on daily.day = mentions.published_day
