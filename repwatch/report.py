@@ -152,7 +152,12 @@ def _problem_counts(con, brand: str, day: date) -> list[dict]:
         [brand, day],
     ).fetchall()
     return [
-        {"problem": problem, "label": problem.replace("_", " ").capitalize(), "reviews": count}
+        {
+            "problem": problem,
+            "label": problem.replace("_", " ").capitalize(),
+            "reviews": count,
+            "text": f"{problem.replace('_', ' ').capitalize()} {count}",
+        }
         for problem, count in rows
     ]
 
