@@ -170,6 +170,13 @@ def _hits(query: str, last_day: date) -> tuple[dict, ...]:
     return tuple(hn_hit(item) for item in brand_items("hackernews", query, last_day, PROFILES))
 
 
+@lru_cache(maxsize=128)
+def _filtered(query: str, last_day: date, tags: str, filters: str) -> tuple[dict, ...]:
+    """The hits one search matches; every page of that search slices the same tuple."""
+    tag_terms, conditions = _tag_terms(tags), _numeric_filters(filters)
+    return tuple(hit for hit in _hits(query, last_day) if _matches(hit, tag_terms, conditions))
+
+
 def search_by_date(parameters: dict[str, str], last_day: date) -> dict:
     query = parameters.get("query", "")
     hits_per_page = min(
@@ -177,9 +184,10 @@ def search_by_date(parameters: dict[str, str], last_day: date) -> dict:
         MAX_HITS_PER_PAGE,
     )
     page = _whole_number(parameters.get("page"), 0, "page")
-    tag_terms = _tag_terms(parameters.get("tags", ""))
-    conditions = _numeric_filters(parameters.get("numericFilters", ""))
-    hits = [hit for hit in _hits(query, last_day) if _matches(hit, tag_terms, conditions)]
+    # Parses (and rejects bad) tags and numericFilters; errors are not cached.
+    hits = _filtered(
+        query, last_day, parameters.get("tags", ""), parameters.get("numericFilters", "")
+    )
     reachable = min(len(hits), PAGINATION_LIMIT)
     pages = math.ceil(reachable / hits_per_page) if hits_per_page else 0
     start = page * hits_per_page
