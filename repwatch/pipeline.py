@@ -203,8 +203,15 @@ def transform_for_day(
     config: Config, day: date, loaded_days: list[date], *, progress: Progress = _quiet
 ) -> tuple[date, date]:
     """Recompute the crawl window of `day` and any other day whose reviews the load touched."""
-    start = min([day - timedelta(days=config.crawl.lookback_days), *loaded_days])
-    end = max([day, *loaded_days])
+    first_day = day - timedelta(days=config.crawl.lookback_days)
+    return transform_covering(config, first_day, day, loaded_days, progress=progress)
+
+
+def transform_covering(
+    config: Config, start: date, end: date, loaded_days: list[date], *, progress: Progress
+) -> tuple[date, date]:
+    """Recompute start..end widened to every day whose reviews the load touched."""
+    start, end = min([start, *loaded_days]), max([end, *loaded_days])
     transform_days(config, start, end)
     progress(f"transformed {start} .. {end}")
     return start, end
@@ -245,9 +252,7 @@ def backfill(
     batch.landed_files = crawl_targets(config, since=start, incremental=False, progress=progress)
     loaded = _check_and_load_into(config, batch, progress=progress)
     enrich_reviews(config, progress=progress)
-    first, last = min([start, *loaded.days]), max([end, *loaded.days])
-    transform_days(config, first, last)
-    progress(f"transformed {first} .. {last}")
+    transform_covering(config, start, end, loaded.days, progress=progress)
     results = []
     days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
     for number, day in enumerate(days, start=1):

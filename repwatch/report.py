@@ -151,15 +151,13 @@ def _problem_counts(con, brand: str, day: date) -> list[dict]:
         """,
         [brand, day],
     ).fetchall()
-    return [
-        {
-            "problem": problem,
-            "label": problem.replace("_", " ").capitalize(),
-            "reviews": count,
-            "text": f"{problem.replace('_', ' ').capitalize()} {count}",
-        }
-        for problem, count in rows
-    ]
+    counts = []
+    for problem, count in rows:
+        label = problem.replace("_", " ").capitalize()
+        counts.append(
+            {"problem": problem, "label": label, "reviews": count, "text": f"{label} {count}"}
+        )
+    return counts
 
 
 def _negative_reviews(con, brand: str, day: date, zone: ZoneInfo) -> tuple[list[dict], int]:

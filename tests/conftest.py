@@ -70,3 +70,9 @@ def demo_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DemoEn
             paths={"data_dir": str(data_dir)},
         )
         yield DemoEnv(config_path, load_config(config_path), site_url, sink, DEMO_DAY, data_dir)
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    """The demo config with its data folder under tmp_path (no servers started)."""
+    return load_config(write_config(tmp_path, paths={"data_dir": str(tmp_path / "data")}))

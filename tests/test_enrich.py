@@ -8,12 +8,9 @@ import sys
 from datetime import date
 
 import duckdb
-import pytest
 
-from repwatch.config import load_config
 from repwatch.enrich import ENRICHED_TABLE, classify, enrich, enrichment_version, read_items
 from repwatch.warehouse import load_batch
-from tests.conftest import write_config
 from tests.test_warehouse import EMPTY_QUARANTINE, ROWS, _frame
 
 
@@ -58,11 +55,6 @@ def test_classify_command_writes_one_json_line_per_input():
     )
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert [line["sentiment"] for line in lines] == ["positive", "negative"]
-
-
-@pytest.fixture
-def config(tmp_path):
-    return load_config(write_config(tmp_path, paths={"data_dir": str(tmp_path / "data")}))
 
 
 def _enriched(config):

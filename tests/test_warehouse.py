@@ -68,11 +68,6 @@ ROWS = [
 ]
 
 
-@pytest.fixture
-def config(tmp_path):
-    return load_config(write_config(tmp_path, paths={"data_dir": str(tmp_path / "data")}))
-
-
 def _mart(config):
     with duckdb.connect(str(config.paths.warehouse), read_only=True) as con:
         return con.execute(
