@@ -29,6 +29,11 @@ log = logging.getLogger(__name__)
 class DemoSiteHandler(BaseHTTPRequestHandler):
     server: DemoReviewServer
     server_version = "repwatch-demo-site/0.1"
+    # Persistent connections, as real sites keep them: clients skip a TCP handshake per page.
+    protocol_version = "HTTP/1.1"
+    # Headers and body leave in separate writes; with Nagle's algorithm the body would wait
+    # for the client's delayed ACK (40 ms) on every page of a kept-alive connection.
+    disable_nagle_algorithm = True
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         parts = urlsplit(self.path)
@@ -90,6 +95,9 @@ class SeenRequest:
 
 class DemoReviewServer(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's listen backlog is 5: a crawler opening 8+ connections at once would see
+    # SYNs dropped and retried a second later, as no real site makes it wait.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], last_day: date):
         super().__init__(address, DemoSiteHandler)
