@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from repwatch.nlp.problem_sample import BATCH_SEEDS, draw
 from repwatch.nlp.problems import (
     DIMENSIONS,
     EVAL_PATH,
@@ -22,6 +25,8 @@ from repwatch.nlp.problems import (
     tag_many,
     tag_problems,
 )
+from repwatch.nlp.sentiment import NEUTRAL_BAND, normalise
+from repwatch.nlp.train import is_held_out
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -37,6 +42,12 @@ NOT_COMPLAINTS = [
     ("the delivery was never late", "en"),
     ("the staff were not rude", "en"),
     ("the price isn't expensive for what you get", "en"),
+    ("质量什么问题都没有", "zh"),  # negation after the complaint word
+    ("电池一点毛病也没有", "zh"),
+    ("i haven't had a single problem with the software", "en"),
+    ("出差住了一晚，房间很干净", "zh"),  # "出差" holds no "差"
+    ("位置太偏，很难找", "zh"),  # location complaints are no problem type
+    ("do not buy it if you want a camera with a long zoom", "en"),
 ]
 
 COMPLAINTS = [
@@ -52,6 +63,29 @@ COMPLAINTS = [
     ("it broke after a week", "en", ["product_quality"]),
     ("way too expensive", "en", ["price"]),
     ("it is not slow, but the staff were rude", "en", ["service_attitude"]),
+    # Negated praise complains: the negation works both ways.
+    ("前台服务员一点也不热情", "zh", ["service_attitude"]),
+    ("屏幕不清晰", "zh", ["product_function"]),
+    ("the software is not easy to use", "en", ["product_function"]),
+    ("the support staff were not helpful at all", "en", ["service_attitude"]),
+    # Absence of a part or amenity.
+    ("没有摄像头，也没有驱动盘", "zh", ["product_function"]),
+    ("it doesn't have bluetooth", "en", ["product_function"]),
+    ("书已经付款两周了，还没收到", "zh", ["delivery_logistics"]),
+    ("the package never arrived", "en", ["delivery_logistics"]),
+    # A clause without an aspect borrows the clause before it.
+    ("房间很大，就是太吵", "zh", ["product_quality"]),
+    # The longer phrase decides: a book not worth reading is about its content, not its price.
+    ("这本书不值一看", "zh", ["product_quality"]),
+    # Words for the whole product are the last resort.
+    ("这本书很差", "zh", ["product_quality"]),
+    ("the dvd player ruined christmas", "en", ["product_quality"]),
+    ("do not buy this piece of junk", "en", ["product_quality"]),
+    ("我投诉了三次，一直没人处理", "zh", ["slow_feedback"]),
+    ("i emailed support twice and never got a response", "en", ["slow_feedback"]),
+    ("前台把我的订单弄丢了", "zh", ["service_process"]),
+    ("与描述不符，图片上的颜色完全不一样", "zh", ["false_advertising"]),
+    ("好评返现，加微信领红包", "zh", ["fake_or_malicious"]),
 ]
 
 PRAISE = [
@@ -109,6 +143,35 @@ def test_html_is_stripped_before_matching():
 
 def test_other_languages_are_not_tagged():
     assert tag_problems("物流很慢", "other") == []
+
+
+NEGATION_PAIRS = [
+    # (complaint, the same aspect with the complaint denied, language, dimension)
+    ("物流很慢", "物流不慢", "zh", "delivery"),
+    ("物流很慢", "物流一点也不慢", "zh", "delivery"),
+    ("质量有问题", "质量没有问题", "zh", "quality"),
+    ("质量有问题", "质量什么问题都没有", "zh", "quality"),
+    ("价格太贵", "价格不贵", "zh", "price"),
+    ("服务态度很差", "服务态度不差", "zh", "service"),
+    ("屏幕不清晰", "屏幕很清晰", "zh", "function"),
+    ("shipping was slow", "shipping was not slow", "en", "delivery"),
+    ("the battery has problems", "no problems with the battery at all", "en", "function"),
+    ("the staff were rude", "the staff were not rude", "en", "service"),
+    ("the price is expensive", "the price isn't expensive", "en", "price"),
+]
+
+
+@pytest.mark.parametrize(("complaint", "denied", "language", "dimension"), NEGATION_PAIRS)
+def test_dimension_sentiment_follows_negation(complaint, denied, language, dimension):
+    """A complaint scores its dimension clearly negative; the denied complaint at least mildly
+    positive, whatever the bag-of-n-grams model makes of "不慢"."""
+    assert dimension_sentiments(complaint, language)[dimension] <= -0.5
+    assert dimension_sentiments(denied, language)[dimension] >= NEUTRAL_BAND
+
+
+def test_dimension_sentiment_ignores_a_phrase_inside_a_longer_one():
+    # "不值" (price) inside "不值一看" (content): the price is not mentioned at all.
+    assert set(dimension_sentiments("这本书不值一看", "zh")) == {"quality"}
 
 
 def test_dimension_sentiments_cover_mentioned_dimensions_only():
@@ -194,20 +257,78 @@ def test_shipped_rules_name_every_type_in_both_languages():
     assert all(problem.names["zh"] and problem.names["en"] for problem in rules.types)
 
 
+def test_model_fallback_is_configurable(tmp_path):
+    # "灰蒙蒙" is in no list: only the sentiment model finds the screen clause negative.
+    text = "屏幕有点灰蒙蒙"
+    assert tag_problems(text, "zh") == ["product_function"]
+    rules_only = load_rules(_write_rules(tmp_path, lambda data: data.pop("model_fallback")))
+    assert rules_only.model_threshold is None
+    assert tag_problems(text, "zh", rules_only) == []
+
+
+@pytest.mark.parametrize("threshold", [0.5, -1.5, "low", True])
+def test_model_fallback_threshold_is_checked(tmp_path, threshold):
+    path = _write_rules(
+        tmp_path, lambda data: _set(data, ("model_fallback",), {"threshold": threshold})
+    )
+    with pytest.raises(ValueError, match="model_fallback"):
+        load_rules(path)
+
+
+def test_rules_digest_is_the_same_in_every_process():
+    """The enrichment version carries a digest of the rules: it must not depend on hash order."""
+    script = (
+        "import hashlib; from repwatch.nlp.problems import load_rules; "
+        "print(hashlib.sha256(repr(load_rules()).encode()).hexdigest())"
+    )
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=REPO,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for seed in ("1", "2")
+    }
+    assert len(digests) == 1
+    assert digests == {hashlib.sha256(repr(load_rules()).encode()).hexdigest()}
+
+
 def test_evaluation_set_is_well_formed():
     items = load_eval_items()
-    assert 150 <= len(items) <= 250
+    assert 300 <= len(items) <= 600
     assert {item["language"] for item in items} == {"zh", "en"}
     assert len({item["text"] for item in items}) == len(items)
+    assert [item["id"] for item in items] == list(range(len(items)))
+    assert [item["batch"] for item in items] == sorted(item["batch"] for item in items)
     for item in items:
         assert item["tags"] == sorted(set(item["tags"]), key=TAXONOMY.index)
+        # Drawn from the held-out split only: no text that shaped a rule.
+        assert item["text"] == normalise(item["text"]) and is_held_out(item["text"])
 
 
-# Floors are the measured micro figures (precision 0.87, recall 0.36 on 160 items) minus about
-# two binomial standard errors: they catch a rules regression, not sampling noise. The issue sets
-# no target for problem types; the figures are reported as they are.
-MICRO_PRECISION_FLOOR = 0.75
-MICRO_RECALL_FLOOR = 0.28
+@pytest.mark.parametrize("batch", [2, 3])
+def test_later_batches_are_reproducible_draws(batch):
+    """Each batch after the first is what problem_sample draws with its recorded seed, given
+    the batches before it."""
+    items = load_eval_items()
+    earlier = [item for item in items if item["batch"] < batch]
+    drawn = draw(BATCH_SEEDS[batch], batch, earlier)
+    expected = [item for item in items if item["batch"] == batch]
+    assert [(item["id"], item["text"], item["source"]) for item in drawn] == [
+        (item["id"], item["text"], item["source"]) for item in expected
+    ]
+
+
+# Floors are the measured micro figures minus about two binomial standard errors: they catch a
+# rules regression, not sampling noise. Measured with problems-2 (`python -m
+# repwatch.nlp.problems --evaluate`): all 460 items precision 0.75 (218/290), recall 0.55
+# (218/395); batch 1 0.76/0.58, batch 2 0.74/0.56, batch 3 (labelled after the rules were
+# final) 0.75/0.52. problems-1 had 0.87/0.36 on batch 1 and 0.83/0.23 on batch 3.
+MICRO_PRECISION_FLOOR = 0.70
+MICRO_RECALL_FLOOR = 0.50
 
 
 def test_evaluation_report_runs_and_is_above_the_floors():
@@ -227,6 +348,8 @@ def test_evaluation_report_runs_and_is_above_the_floors():
     micro_line = next(line for line in lines if line.startswith("micro"))
     assert f"{micro.precision:.2f}" in micro_line and f"{micro.recall:.2f}" in micro_line
     assert all(any(line.startswith(type_id) for line in lines) for type_id in TAXONOMY)
+    batches = sorted({item["batch"] for item in load_eval_items()})
+    assert all(f"batch {batch})" in result.stdout for batch in batches)
 
 
 def test_evaluation_counts_mistakes(tmp_path):

@@ -1,14 +1,28 @@
 """Problem types and per-dimension sentiment of a review, from bilingual phrase rules.
 
 The rules live in YAML (rules/problems.yaml by default; a data engineer's file replaces it).
-A type fires in a clause when one of its complaint phrases occurs there un-negated, or when
-an un-negated negative cue ("差", "slow") occurs there and the nearest aspect word of the
-clause ("物流", "shipping") belongs to the type. So praise ("物流很快") never makes a problem
-tag: only negative-leaning mentions do. Negation looks a few characters (zh) or words (en)
-back inside the clause: "不慢", "一点也不慢", "not slow", "no problems", "never late".
+A type fires when a clause of the text complains about it, in one of four ways:
+
+- one of its `phrases` occurs un-negated ("漏水", "stopped working");
+- one of its `negated` words occurs negated ("没收到", "never arrived", "没有摄像头");
+- a negative cue occurs un-negated ("差", "slow"), or a praise word negated ("不方便",
+  "not easy"), and the nearest aspect word of the clause belongs to the type ("物流很慢");
+  a clause that names no aspect borrows those of the clause before ("房间很大，就是太吵"), and
+  words for the product as a whole (`general_aspects`: "这本书", "this player") are the last
+  resort;
+- with `model_fallback`, a clause that names aspects of that type only, and that no phrase or
+  cue decided either way, scores at or below the threshold with the sentiment model ("屏幕有点
+  灰蒙蒙": no list holds "灰蒙蒙").
+
+So praise ("物流很快") never makes a tag, and negation works both ways: "不慢", "一点也不慢",
+"not slow", "没有问题", "什么问题都没有" clear a complaint, "不好用", "not helpful" make one.
+Aspects of no type (`other_aspects`, e.g. location) take the cues nearest them, so "位置很偏"
+is not blamed on the room. Where phrases of two types overlap, the longer wins ("不值一看" is a
+book's content, not its price). `ignore` phrases are never read ("出差" holds no "差").
 
 `python -m repwatch.nlp.problems --evaluate` prints precision and recall per type on the
-hand-checked set data/problem_eval.jsonl.
+hand-checked set data/problem_eval.jsonl (all of it and per batch; see problem_sample.py for
+how each batch was drawn).
 """
 
 from __future__ import annotations
@@ -26,7 +40,7 @@ from typing import Any
 
 import yaml
 
-from repwatch.nlp.sentiment import normalise
+from repwatch.nlp.sentiment import NEUTRAL_BAND, normalise
 
 RULES_PATH = Path(__file__).parent / "rules" / "problems.yaml"
 EVAL_PATH = Path(__file__).parent / "data" / "problem_eval.jsonl"
@@ -43,9 +57,16 @@ TAXONOMY = (
 )
 DIMENSIONS = ("quality", "service", "delivery", "price", "function")
 LANGUAGES = ("zh", "en")
-_PUNCTUATION_BREAKS = r"[，。！？；,;!?\n…]|(?<!\d)\.(?!\d)"
+_PUNCTUATION_BREAKS = r"[，。！？；,;!?\n…~]|(?<!\d)\.(?!\d)"
+_SENTENCE_BREAKS = re.compile(r"[。！？!?\n…]|(?<!\d)\.(?!\d)")
+# Chinese reviews often separate clauses by a bare space ("内存小 硬盘也小").
+_CJK_SPACE_BREAK = r"(?<=[\u4e00-\u9fff]) (?=[\u4e00-\u9fff])"
 _HTML_TAG = re.compile(r"<[^>]{0,500}>")
-_ENGLISH_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|n't")
+# Words, with "n't" split off its verb ("doesn't" -> "does", "n't").
+_ENGLISH_TOKEN = re.compile(r"n't|[a-z0-9]+?(?=n't)|[a-z0-9]+(?:'[a-z]+)?")
+# Ignored text is overwritten with this private-use character: it keeps every position, matches
+# no phrase and is no word, so "出差" holds no "差".
+_MASK = "\ue000"
 
 
 @dataclass(frozen=True)
@@ -54,7 +75,9 @@ class ProblemType:
     names: dict[str, str]
     dimension: str | None
     phrases: dict[str, re.Pattern[str] | None]
+    negated: dict[str, re.Pattern[str] | None]
     aspects: dict[str, re.Pattern[str] | None]
+    general_aspects: dict[str, re.Pattern[str] | None]
 
 
 @dataclass(frozen=True)
@@ -65,8 +88,13 @@ class Rules:
     negators: dict[str, re.Pattern[str] | None]
     not_negating: dict[str, re.Pattern[str] | None]
     negation_window: dict[str, int]
+    negation_after: dict[str, re.Pattern[str] | None]
+    ignore: dict[str, re.Pattern[str] | None]
     clause_breaks: dict[str, re.Pattern[str]]
     negative_cues: dict[str, re.Pattern[str] | None]
+    praise_words: dict[str, re.Pattern[str] | None]
+    other_aspects: dict[str, re.Pattern[str] | None]
+    model_threshold: float | None
 
 
 class _RulesError(ValueError):
@@ -87,8 +115,11 @@ def _phrase_pattern(phrase: str, language: str) -> str:
 def _compile(phrases: Sequence[str], language: str) -> re.Pattern[str] | None:
     if not phrases:
         return None
-    # Longest first, so "态度很差" wins over "态度" at the same position.
-    ordered = sorted({normalise(phrase) for phrase in phrases}, key=len, reverse=True)
+    # Longest first, so "态度很差" wins over "态度" at the same position; then alphabetical, so
+    # the pattern (and the rules' digest in the enrichment version) is the same in every process.
+    ordered = sorted(
+        {normalise(phrase) for phrase in phrases}, key=lambda phrase: (-len(phrase), phrase)
+    )
     return re.compile("|".join(_phrase_pattern(phrase, language) for phrase in ordered))
 
 
@@ -109,6 +140,20 @@ def _phrase_lists(where: str, value: Any, *, allow_missing: bool = False) -> dic
     return lists
 
 
+def _compiled_lists(where: str, value: Any, *, allow_missing: bool = True) -> dict:
+    lists = _phrase_lists(where, value, allow_missing=allow_missing)
+    return {language: _compile(lists[language], language) for language in LANGUAGES}
+
+
+def _per_language_counts(where: str, value: Any, default: dict[str, int]) -> dict[str, int]:
+    counts = value or default
+    if not isinstance(counts, dict) or not all(
+        isinstance(counts.get(language), int) and counts[language] > 0 for language in LANGUAGES
+    ):
+        raise _RulesError(f"{where}: expected a positive whole number for zh and en")
+    return {language: counts[language] for language in LANGUAGES}
+
+
 def _problem_type(type_id: str, spec: Any) -> ProblemType:
     where = f"type {type_id!r}"
     if type_id not in TAXONOMY:
@@ -126,7 +171,6 @@ def _problem_type(type_id: str, spec: Any) -> ProblemType:
             f"{where}: dimension {dimension!r} is not one of {', '.join(DIMENSIONS)} (or null)"
         )
     phrases = _phrase_lists(f"{where}: phrases", spec.get("phrases"))
-    aspects = _phrase_lists(f"{where}: aspects", spec.get("aspects"), allow_missing=True)
     if not any(phrases.values()):
         raise _RulesError(f"{where}: phrases are empty in both languages")
     return ProblemType(
@@ -134,7 +178,9 @@ def _problem_type(type_id: str, spec: Any) -> ProblemType:
         names={language: names[language] for language in LANGUAGES},
         dimension=dimension,
         phrases={language: _compile(phrases[language], language) for language in LANGUAGES},
-        aspects={language: _compile(aspects[language], language) for language in LANGUAGES},
+        negated=_compiled_lists(f"{where}: negated", spec.get("negated")),
+        aspects=_compiled_lists(f"{where}: aspects", spec.get("aspects")),
+        general_aspects=_compiled_lists(f"{where}: general_aspects", spec.get("general_aspects")),
     )
 
 
@@ -145,34 +191,42 @@ def _rules_from_dict(data: Any, source: str) -> Rules:
     if not types:
         raise _RulesError("'types' is empty")
     negation = data.get("negation") or {}
-    window = negation.get("window") or {"zh": 4, "en": 3}
-    if not all(
-        isinstance(window.get(language), int) and window[language] > 0 for language in LANGUAGES
-    ):
-        raise _RulesError("negation.window: expected a positive whole number for zh and en")
-    negators = _phrase_lists("negation.words", negation.get("words"))
-    not_negating = _phrase_lists(
-        "negation.not_negating", negation.get("not_negating"), allow_missing=True
-    )
     breaks = _phrase_lists("clause_breaks", data.get("clause_breaks"), allow_missing=True)
-    cues = _phrase_lists("negative_cues", data.get("negative_cues"))
     clause_breaks = {}
     for language in LANGUAGES:
         words = _compile(breaks[language], language)
-        pattern = _PUNCTUATION_BREAKS + (f"|{words.pattern}" if words else "")
-        clause_breaks[language] = re.compile(pattern)
+        pattern = _PUNCTUATION_BREAKS + (f"|{_CJK_SPACE_BREAK}" if language == "zh" else "")
+        clause_breaks[language] = re.compile(pattern + (f"|{words.pattern}" if words else ""))
     return Rules(
         version=str(data.get("version", "unversioned")),
         source=source,
         types=tuple(sorted(types, key=lambda problem: TAXONOMY.index(problem.id))),
-        negators={language: _compile(negators[language], language) for language in LANGUAGES},
-        not_negating={
-            language: _compile(not_negating[language], language) for language in LANGUAGES
-        },
-        negation_window={language: window[language] for language in LANGUAGES},
+        negators=_compiled_lists("negation.words", negation.get("words"), allow_missing=False),
+        not_negating=_compiled_lists("negation.not_negating", negation.get("not_negating")),
+        negation_window=_per_language_counts(
+            "negation.window", negation.get("window"), {"zh": 4, "en": 3}
+        ),
+        negation_after=_compiled_lists("negation.after", negation.get("after")),
+        ignore=_compiled_lists("ignore", data.get("ignore")),
         clause_breaks=clause_breaks,
-        negative_cues={language: _compile(cues[language], language) for language in LANGUAGES},
+        negative_cues=_compiled_lists(
+            "negative_cues", data.get("negative_cues"), allow_missing=False
+        ),
+        praise_words=_compiled_lists("praise_words", data.get("praise_words")),
+        other_aspects=_compiled_lists("other_aspects", data.get("other_aspects")),
+        model_threshold=_model_threshold(data.get("model_fallback")),
     )
+
+
+def _model_threshold(value: Any) -> float | None:
+    if value is None:
+        return None
+    threshold = value.get("threshold") if isinstance(value, dict) else None
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+        raise _RulesError("model_fallback: expected a mapping with a number threshold")
+    if not -1 <= threshold < 0:
+        raise _RulesError("model_fallback.threshold: expected a number from -1 up to (not) 0")
+    return float(threshold)
 
 
 def load_rules(path: Path | None = None) -> Rules:
@@ -203,19 +257,40 @@ def _clean(text: str | None) -> str:
         return ""
     if "<" in text or "&" in text:
         text = html.unescape(_HTML_TAG.sub(" ", text))
-    return normalise(text)
+    # Typographic apostrophes survive NFKC; "doesn’t" must negate like "doesn't".
+    return normalise(text.replace("\u2019", "'"))
+
+
+def _masked(text: str, pattern: re.Pattern[str] | None) -> str:
+    if pattern is None:
+        return text
+    return pattern.sub(lambda match: _MASK * len(match.group()), text)
 
 
 @dataclass(frozen=True)
 class _Text:
-    """A normalised text with its clause boundaries, to place matches in clauses."""
+    """A normalised text, the same with ignored phrases masked (what rules read), and its
+    clause boundaries, to place matches in clauses."""
 
     text: str
+    masked: str
     language: str
     clause_starts: list[int]
+    sentence_starts: list[int]
 
     def clause_of(self, position: int) -> int:
         return bisect.bisect_right(self.clause_starts, position) - 1
+
+    def sentence_clauses(self, clause: int) -> range:
+        """The clauses of the sentence holding `clause`."""
+        position = self.clause_starts[clause]
+        sentence = bisect.bisect_right(self.sentence_starts, position) - 1
+        end = (
+            self.sentence_starts[sentence + 1]
+            if sentence + 1 < len(self.sentence_starts)
+            else len(self.text)
+        )
+        return range(self.clause_of(self.sentence_starts[sentence]), self.clause_of(end - 1) + 1)
 
     def clause_bounds(self, index: int) -> tuple[int, int]:
         end = self.clause_starts[index + 1] if index + 1 < len(self.clause_starts) else None
@@ -227,93 +302,253 @@ def _prepare(text: str | None, language: str, rules: Rules) -> _Text | None:
     if not cleaned or language not in LANGUAGES:
         return None
     starts = [0] + [match.end() for match in rules.clause_breaks[language].finditer(cleaned)]
-    return _Text(cleaned, language, starts)
+    sentences = [0] + [match.end() for match in _SENTENCE_BREAKS.finditer(cleaned)]
+    masked = _masked(cleaned, rules.ignore[language])
+    return _Text(cleaned, masked, language, starts, sentences)
+
+
+def _negator_at(prepared: _Text, start: int, rules: Rules) -> int | None:
+    """Where the nearest negator stands in the window (characters for zh, words for en) just
+    before `start`, inside the same clause; None when there is none. `not_negating` words
+    ("不错", "not only") do not count."""
+    negators = rules.negators[prepared.language]
+    if negators is None:
+        return None
+    clause_start = prepared.clause_starts[prepared.clause_of(start)]
+    before = _masked(prepared.masked[clause_start:start], rules.not_negating[prepared.language])
+    window = rules.negation_window[prepared.language]
+    if prepared.language == "en":
+        tokens = list(_ENGLISH_TOKEN.finditer(before))[-window:]
+        positions = [token.start() for token in tokens]
+        joined = " ".join(token.group() for token in tokens)
+        # Offset of each token in `joined`, to map a match back to the text.
+        offsets = [
+            sum(len(token.group()) + 1 for token in tokens[:index]) for index in range(len(tokens))
+        ]
+        found = list(negators.finditer(joined))
+        if not found:
+            return None
+        token_index = bisect.bisect_right(offsets, found[-1].start()) - 1
+        return clause_start + positions[token_index]
+    kept = [index for index, character in enumerate(before) if character != _MASK][-window:]
+    found = list(negators.finditer("".join(before[index] for index in kept)))
+    return clause_start + kept[found[-1].start()] if found else None
 
 
 def _negated(prepared: _Text, start: int, rules: Rules) -> bool:
-    """A negator in the window just before `start`, inside the same clause."""
-    negators = rules.negators[prepared.language]
-    if negators is None:
+    return _negator_at(prepared, start, rules) is not None
+
+
+def _negated_after(prepared: _Text, end: int, rules: Rules) -> bool:
+    """A negation right after a complaint word, in the same clause ("问题都没有", "问题不大")."""
+    after_words = rules.negation_after[prepared.language]
+    if after_words is None:
         return False
-    clause_start = prepared.clause_starts[prepared.clause_of(start)]
-    before = prepared.text[clause_start:start]
-    window = rules.negation_window[prepared.language]
-    if prepared.language == "en":
-        words = _ENGLISH_WORD.findall(before.replace("n't", " n't"))
-        before = " ".join(words[-window:])
-    else:
-        before = before[-window:]
-    exceptions = rules.not_negating[prepared.language]
-    if exceptions is not None:
-        before = exceptions.sub(" ", before)
-    return negators.search(before) is not None
+    clause_end = prepared.clause_bounds(prepared.clause_of(max(end - 1, 0)))[1]
+    return after_words.match(prepared.masked, end, clause_end) is not None
 
 
 @dataclass(frozen=True)
 class _Hit:
+    """Evidence about one type in one clause: a complaint, or one cleared by negation."""
+
     type_index: int
     start: int
     end: int
     clause: int
+    negated: bool = False
+
+    def inside(self, other: _Hit) -> bool:
+        return other.start <= self.start and self.end <= other.end and self != other
 
 
-def _matches(prepared: _Text, rules: Rules, kind: str, *, skip_negated: bool) -> Iterable[_Hit]:
-    for type_index, problem in enumerate(rules.types):
-        pattern = getattr(problem, kind)[prepared.language]
-        if pattern is None:
+def _finditer(pattern: re.Pattern[str] | None, prepared: _Text) -> Iterable[re.Match[str]]:
+    return pattern.finditer(prepared.masked) if pattern is not None else ()
+
+
+def _direct_hits(prepared: _Text, rules: Rules) -> list[_Hit]:
+    """Phrases (negated or not) and negated `negated` words, longest first, without hits that
+    lie inside a longer one ("不值" inside "不值一看")."""
+    language = prepared.language
+    hits = []
+    for index, problem in enumerate(rules.types):
+        for match in _finditer(problem.phrases[language], prepared):
+            negated = _negated(prepared, match.start(), rules) or _negated_after(
+                prepared, match.end(), rules
+            )
+            hits.append(_hit(prepared, index, match, negated))
+        for match in _finditer(problem.negated[language], prepared):
+            if _negated(prepared, match.start(), rules):
+                hits.append(_hit(prepared, index, match))
+    hits.sort(key=lambda hit: (hit.start - hit.end, hit.start))
+    kept: list[_Hit] = []
+    for hit in hits:
+        if not any(hit.inside(longer) for longer in kept):
+            kept.append(hit)
+    return kept
+
+
+def _hit(prepared: _Text, type_index: int, match: re.Match[str], negated: bool = False) -> _Hit:
+    return _Hit(type_index, match.start(), match.end(), prepared.clause_of(match.start()), negated)
+
+
+_OTHER_ASPECT = -1  # an aspect of no type: it takes cues but tags nothing
+
+
+@dataclass(frozen=True)
+class _Aspect:
+    type_index: int
+    start: int
+    end: int
+    general: bool  # the product as a whole ("这本书", "this player"): the last resort
+
+    def rank(self, cue: re.Match[str]) -> tuple:
+        distance = max(self.start - cue.end(), cue.start() - self.end, 0)
+        return (self.general, distance, self.type_index == _OTHER_ASPECT, self.type_index)
+
+
+def _aspects_by_clause(prepared: _Text, rules: Rules) -> dict[int, list[_Aspect]]:
+    language = prepared.language
+    sources = [(_OTHER_ASPECT, rules.other_aspects[language], False)]
+    for index, problem in enumerate(rules.types):
+        sources.append((index, problem.aspects[language], False))
+        sources.append((index, problem.general_aspects[language], True))
+    found = [
+        _Aspect(index, match.start(), match.end(), general)
+        for index, pattern, general in sources
+        for match in _finditer(pattern, prepared)
+    ]
+    # The longer of two overlapping aspects names the thing: "dvd player" is the product, not
+    # its discs; "服务态度" is attitude, not a generic "服务".
+    found.sort(key=lambda aspect: (aspect.start - aspect.end, aspect.start))
+    by_clause: dict[int, list[_Aspect]] = {}
+    kept: list[_Aspect] = []
+    for aspect in found:
+        if any(other.start <= aspect.start and aspect.end <= other.end for other in kept):
             continue
-        for match in pattern.finditer(prepared.text):
-            if skip_negated and _negated(prepared, match.start(), rules):
-                continue
-            yield _Hit(type_index, match.start(), match.end(), prepared.clause_of(match.start()))
+        kept.append(aspect)
+        by_clause.setdefault(prepared.clause_of(aspect.start), []).append(aspect)
+    return by_clause
 
 
-def _complaint_hits(prepared: _Text, rules: Rules) -> list[_Hit]:
-    """Un-negated complaint phrases, and un-negated cues given to the nearest aspect."""
-    hits = list(_matches(prepared, rules, "phrases", skip_negated=True))
-    cues = rules.negative_cues[prepared.language]
-    if cues is None:
-        return hits
-    aspects_by_clause: dict[int, list[_Hit]] = {}
-    for aspect in _matches(prepared, rules, "aspects", skip_negated=False):
-        aspects_by_clause.setdefault(aspect.clause, []).append(aspect)
-    for cue in cues.finditer(prepared.text):
+def _cue_hits(prepared: _Text, rules: Rules, direct: list[_Hit]) -> list[_Hit]:
+    """Negative cues (negated or not) and negated praise words, each given to the nearest aspect
+    of its clause, or of the clause before in the same sentence when it names none
+    ("房间很大，就是太吵")."""
+    language = prepared.language
+    cues = []  # (span start, match, negated); a negated praise word's span starts at its negator
+    for match in _finditer(rules.negative_cues[language], prepared):
+        negated = _negated(prepared, match.start(), rules) or _negated_after(
+            prepared, match.end(), rules
+        )
+        cues.append((match.start(), match, negated))
+    for match in _finditer(rules.praise_words[language], prepared):
+        negator = _negator_at(prepared, match.start(), rules)
+        if negator is not None:
+            cues.append((negator, match, False))
+    aspects_by_clause = _aspects_by_clause(prepared, rules)
+    hits = []
+    for span_start, cue, negated in cues:
+        # A phrase already says what this cue is about ("质量差" holds "差", "没打扫好" holds "没").
+        if any(hit.start < cue.end() and span_start < hit.end for hit in direct):
+            continue
         clause = prepared.clause_of(cue.start())
         candidates = aspects_by_clause.get(clause)
-        if not candidates or _negated(prepared, cue.start(), rules):
+        if not candidates and clause - 1 in prepared.sentence_clauses(clause):
+            candidates = aspects_by_clause.get(clause - 1)
+        if not candidates:
             continue
-        nearest = min(
-            candidates,
-            key=lambda aspect: (
-                max(aspect.start - cue.end(), cue.start() - aspect.end, 0),
-                aspect.type_index,
-            ),
-        )
-        hits.append(_Hit(nearest.type_index, cue.start(), cue.end(), clause))
+        nearest = min(candidates, key=lambda aspect: aspect.rank(cue))
+        if nearest.type_index != _OTHER_ASPECT:
+            hits.append(_hit(prepared, nearest.type_index, cue, negated))
     return hits
+
+
+def _evidence(prepared: _Text, rules: Rules) -> list[_Hit]:
+    direct = _direct_hits(prepared, rules)
+    return direct + _cue_hits(prepared, rules, direct)
+
+
+def _undecided_clauses(
+    prepared: _Text, rules: Rules, evidence: list[_Hit]
+) -> list[tuple[int, int]]:
+    """(clause, type) for clauses the rules leave open: they name aspects of one type only
+    (its specific aspects, or else its words for the whole product) and no location, and no
+    phrase or cue decided them either way."""
+    decided = {hit.clause for hit in evidence}
+    undecided = []
+    for clause, aspects in _aspects_by_clause(prepared, rules).items():
+        if clause in decided or any(aspect.type_index == _OTHER_ASPECT for aspect in aspects):
+            continue
+        types = {aspect.type_index for aspect in aspects if not aspect.general} or {
+            aspect.type_index for aspect in aspects
+        }
+        if len(types) == 1:
+            undecided.append((clause, types.pop()))
+    return undecided
 
 
 def tag_problems(text: str | None, language: str, rules: Rules | None = None) -> list[str]:
     """Problem-type ids the text complains about, in taxonomy order (empty for praise)."""
-    rules = rules or shipped_rules()
-    prepared = _prepare(text, language, rules)
-    if prepared is None:
-        return []
-    fired = {hit.type_index for hit in _complaint_hits(prepared, rules)}
-    return [rules.types[index].id for index in sorted(fired)]
+    return tag_many([text], [language], rules)[0]
 
 
 def tag_many(
     texts: Sequence[str | None], languages: Sequence[str], rules: Rules | None = None
 ) -> list[list[str]]:
-    """tag_problems over a batch (languages as detected by repwatch.nlp.language)."""
+    """tag_problems over a batch (languages as detected by repwatch.nlp.language).
+
+    With `model_fallback` in the rules, a clause the rules leave open ("the reception is
+    unpredictable" names an aspect but no listed cue) complains about its aspect's type when
+    the sentiment model scores it at or below the threshold; all such clauses of the batch are
+    scored at once.
+    """
     rules = rules or shipped_rules()
-    return [
-        tag_problems(text, language, rules) for text, language in zip(texts, languages, strict=True)
-    ]
+    fired: list[set[int]] = []
+    open_clauses: list[tuple[int, int, str, str]] = []  # (text number, type, clause, language)
+    for number, (text, language) in enumerate(zip(texts, languages, strict=True)):
+        prepared = _prepare(text, language, rules)
+        if prepared is None:
+            fired.append(set())
+            continue
+        evidence = _evidence(prepared, rules)
+        fired.append({hit.type_index for hit in evidence if not hit.negated})
+        if rules.model_threshold is not None:
+            for clause, type_index in _undecided_clauses(prepared, rules, evidence):
+                clause_text = prepared.text[slice(*prepared.clause_bounds(clause))]
+                open_clauses.append((number, type_index, clause_text, language))
+    if open_clauses:
+        from repwatch.nlp.sentiment import shipped_model
+
+        scores = shipped_model().scores(
+            [clause for _, _, clause, _ in open_clauses],
+            [language for _, _, _, language in open_clauses],
+        )
+        for (number, type_index, _, _), score in zip(open_clauses, scores, strict=True):
+            if score <= rules.model_threshold:
+                fired[number].add(type_index)
+    return [[rules.types[index].id for index in sorted(types)] for types in fired]
 
 
+# The rules know more than the model about a clause that complains ("漏水" is no word the model
+# weighs) or denies a complaint ("物流不慢" reads negative to a bag of n-grams).
 _COMPLAINT_CEILING = -0.5  # a clause with an un-negated complaint is at least this negative
+_CLEARED_FLOOR = NEUTRAL_BAND  # a clause denying a complaint is at least mildly positive
+
+
+def _mentions(prepared: _Text, rules: Rules, direct: list[_Hit]) -> Iterable[tuple[int, int]]:
+    """(type, clause) for every word that names a type: its phrases and negated words (unless
+    inside a longer phrase of another type) and its specific aspects."""
+    for index, problem in enumerate(rules.types):
+        for kind in (problem.phrases, problem.negated):
+            for match in _finditer(kind[prepared.language], prepared):
+                mention = _hit(prepared, index, match)
+                if not any(mention.inside(hit) and hit.type_index != index for hit in direct):
+                    yield index, mention.clause
+    for clause, aspects in _aspects_by_clause(prepared, rules).items():
+        for aspect in aspects:
+            if aspect.type_index != _OTHER_ASPECT and not aspect.general:
+                yield aspect.type_index, clause
 
 
 def dimension_sentiments(
@@ -321,9 +556,11 @@ def dimension_sentiments(
 ) -> dict[str, float]:
     """Score in [-1, 1] per satisfaction dimension the text mentions; absent ones are left out.
 
-    A dimension's score is the mean over the clauses that mention it (by a phrase or an aspect
-    word of one of its types) of the sentiment model's clause score, capped at -0.5 for clauses
-    where a complaint about that dimension fired (the model misses "漏水" as a complaint).
+    A dimension is mentioned in a clause by a phrase, negated word or aspect of one of its
+    types, or by a complaint about it. Its score is the mean over those clauses of the sentiment
+    model's clause score, capped at -0.5 where a complaint about the dimension fired, and raised
+    to at least +0.25 where one was denied ("物流不慢", "no problems with the battery") and none
+    fired.
     """
     from repwatch.nlp.sentiment import shipped_model
 
@@ -331,18 +568,21 @@ def dimension_sentiments(
     prepared = _prepare(text, language, rules)
     if prepared is None:
         return {}
+    direct = _direct_hits(prepared, rules)
+    evidence = direct + _cue_hits(prepared, rules, direct)
     mentions: dict[str, set[int]] = {}
-    for kind in ("phrases", "aspects"):
-        for hit in _matches(prepared, rules, kind, skip_negated=False):
-            dimension = rules.types[hit.type_index].dimension
-            if dimension is not None:
-                mentions.setdefault(dimension, set()).add(hit.clause)
+    complained, cleared = set(), set()
+    for hit in evidence:
+        dimension = rules.types[hit.type_index].dimension
+        if dimension is not None:
+            (cleared if hit.negated else complained).add((dimension, hit.clause))
+            mentions.setdefault(dimension, set()).add(hit.clause)
+    for type_index, clause in _mentions(prepared, rules, direct):
+        dimension = rules.types[type_index].dimension
+        if dimension is not None:
+            mentions.setdefault(dimension, set()).add(clause)
     if not mentions:
         return {}
-    complained = {
-        (rules.types[hit.type_index].dimension, hit.clause)
-        for hit in _complaint_hits(prepared, rules)
-    }
     clauses = sorted(set().union(*mentions.values()))
     clause_texts = [prepared.text[slice(*prepared.clause_bounds(index))] for index in clauses]
     clause_scores = dict(
@@ -352,12 +592,14 @@ def dimension_sentiments(
     for dimension in DIMENSIONS:
         if dimension not in mentions:
             continue
-        scores = [
-            min(float(clause_scores[clause]), _COMPLAINT_CEILING)
-            if (dimension, clause) in complained
-            else float(clause_scores[clause])
-            for clause in sorted(mentions[dimension])
-        ]
+        scores = []
+        for clause in sorted(mentions[dimension]):
+            score = float(clause_scores[clause])
+            if (dimension, clause) in complained:
+                score = min(score, _COMPLAINT_CEILING)
+            elif (dimension, clause) in cleared:
+                score = max(score, _CLEARED_FLOOR)
+            scores.append(score)
         result[dimension] = round(max(-1.0, min(1.0, sum(scores) / len(scores))), 4)
     return result
 
@@ -413,12 +655,12 @@ def evaluate(
     return per_type, micro
 
 
-def format_report(per_type: Sequence[TypeScore], micro: TypeScore, item_count: int) -> str:
+def format_report(per_type: Sequence[TypeScore], micro: TypeScore, title: str) -> str:
     def ratio(value: float | None) -> str:
         return "   -" if value is None else f"{value:.2f}"
 
     lines = [
-        f"Problem types on {item_count} hand-checked reviews ({EVAL_PATH.name})",
+        title,
         f"{'type':<20} {'expected':>8} {'tagged':>7} {'correct':>7} {'precision':>9} {'recall':>7}",
     ]
     for score in [*per_type, micro]:
@@ -434,12 +676,32 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--evaluate", action="store_true", help="print precision and recall")
     parser.add_argument("--rules", type=Path, help="a rules file instead of the shipped one")
     parser.add_argument("--eval-file", type=Path, default=EVAL_PATH)
+    parser.add_argument(
+        "--batch", type=int, action="append", help="only the items of this batch (repeatable)"
+    )
     arguments = parser.parse_args(argv)
     if not arguments.evaluate:
         parser.error("nothing to do: pass --evaluate")
     items = load_eval_items(arguments.eval_file)
-    per_type, micro = evaluate(items, load_rules(arguments.rules))
-    print(format_report(per_type, micro, len(items)))
+    if arguments.batch:
+        items = [item for item in items if item.get("batch") in arguments.batch]
+    rules = load_rules(arguments.rules)
+    # All items first, then each batch on its own: a batch labelled after the rules were
+    # written is the fairest measure of them.
+    batches = sorted({item["batch"] for item in items if "batch" in item})
+    groups = [("", items)]
+    if len(batches) > 1:
+        groups += [
+            (f", batch {batch}", [item for item in items if item.get("batch") == batch])
+            for batch in batches
+        ]
+    reports = []
+    for label, group in groups:
+        per_type, micro = evaluate(group, rules)
+        source = f"{arguments.eval_file.name}{label}"
+        title = f"Problem types on {len(group)} hand-checked reviews ({source})"
+        reports.append(format_report(per_type, micro, title))
+    print("\n\n".join(reports))
 
 
 if __name__ == "__main__":
