@@ -104,11 +104,17 @@ def backfill(ctx: click.Context, start: date, end: date, send: bool) -> None:
 @click.option("--to", "end", type=DATE, required=True)
 @click.pass_context
 def transform(ctx: click.Context, start: date, end: date) -> None:
-    """Recompute the marts for a range of days from what is loaded."""
+    """Recompute the marts for a range of days from what is loaded, in one pass and one
+    transaction; the range widens to the whole weeks and months it touches."""
     from repwatch.pipeline import transform_days
 
-    transform_days(_load(ctx), start, end)
-    click.echo(f"transformed {start} .. {end}")
+    if end < start:
+        raise click.BadParameter("--to is before --from")
+    result = transform_days(_load(ctx), start, end)
+    if result is None:
+        raise click.ClickException("nothing loaded yet: run `repwatch run` first")
+    first, last = result.recomputed
+    click.echo(f"transformed {start} .. {end} (whole weeks and months: {first} .. {last})")
 
 
 def _parse_targets(values: tuple[str, ...]) -> dict[str, str]:
@@ -223,6 +229,75 @@ def demo(ctx: click.Context, day: date | None) -> None:
     for path in outcome.received:
         click.echo(f"E-mail received:  {path}")
     click.echo(f"Headline:         {outcome.subject}")
+
+
+@main.command("demo-data")
+@click.option(
+    "--reviews",
+    "items",
+    type=click.IntRange(min=1),
+    default=100_000,
+    show_default=True,
+    help="Items to generate: reviews, mentions, complaints and survey answers.",
+)
+@click.option("--days", type=click.IntRange(min=1), default=730, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same warehouse.")
+@click.option("--last-day", type=DATE, default=None, help="Newest day (default: yesterday, UTC).")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write the warehouse into this folder (default: the config's data folder).",
+)
+@click.option(
+    "--out-config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write a copy of the config whose data folder is the generated one.",
+)
+@click.option("--replace", is_flag=True, help="Overwrite an existing warehouse.")
+@click.option(
+    "--transform/--no-transform", default=True, help="Compute the marts afterwards (default: yes)."
+)
+@click.pass_context
+def demo_data(
+    ctx: click.Context,
+    items: int,
+    days: int,
+    seed: int,
+    last_day: date | None,
+    data_dir: Path | None,
+    out_config: Path | None,
+    replace: bool,
+    transform: bool,
+) -> None:
+    """Generate a realistic warehouse of any size for the config's brands and sources."""
+    from repwatch.config import Paths
+    from repwatch.demo_data import generate, save_config
+
+    config = _load(ctx)
+    if data_dir is not None:
+        config = config.model_copy(update={"paths": Paths(data_dir=data_dir.resolve())})
+    last_day = last_day or _yesterday()
+    try:
+        summary = generate(
+            config, items=items, days=days, last_day=last_day, seed=seed, replace=replace
+        )
+    except FileExistsError as exc:
+        raise click.ClickException(str(exc)) from None
+    kinds = ", ".join(f"{count:,} {kind}s" for kind, count in summary.by_record_type.items())
+    _say(
+        f"generated {kinds} ({summary.first_day} .. {summary.last_day}) in {summary.seconds:.1f} s"
+    )
+    if transform:
+        from repwatch.pipeline import transform_days
+
+        transform_days(config, summary.first_day, summary.last_day)
+        _say(f"transformed {summary.first_day} .. {summary.last_day}")
+    if out_config is not None:
+        save_config(config, out_config)
+        _say(f"config for this warehouse: {out_config}")
+    click.echo(summary.warehouse)
 
 
 @main.command()

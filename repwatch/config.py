@@ -7,6 +7,7 @@ works from any working directory. Environment variables override a few settings
 
 from __future__ import annotations
 
+import datetime
 import os
 from pathlib import Path
 from typing import Literal
@@ -177,6 +178,106 @@ class NlpConfig(_Strict):
     problem_rules: Path | None = None
 
 
+# The enrichment's satisfaction dimensions and flag kinds (repwatch.nlp.problems.DIMENSIONS,
+# repwatch.nlp.flags); spelled out here so that loading a config needs no NLP import.
+SATISFACTION_DIMENSIONS = ("quality", "service", "delivery", "price", "function")
+FLAG_KINDS = (
+    "ad_or_contact",
+    "gibberish",
+    "repeated_characters",
+    "too_short",
+    "off_topic",
+    "rating_text_mismatch",
+    "near_duplicate",
+    "rating_burst",
+)
+
+
+class BayesianPrior(_Strict):
+    """Prior of the Bayesian average rating; Trustpilot's TrustScore uses 7 reviews at 3.5."""
+
+    mean: float = Field(default=3.5, ge=1, le=5)
+    weight: float = Field(default=7, ge=0)
+
+
+class ReputationWeights(_Strict):
+    rating: float = Field(default=0.35, ge=0)
+    volume: float = Field(default=0.10, ge=0)
+    recency: float = Field(default=0.15, ge=0)
+    sentiment: float = Field(default=0.25, ge=0)
+    response: float = Field(default=0.15, ge=0)
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> ReputationWeights:
+        if not any(self.model_dump().values()):
+            raise ValueError("at least one reputation weight must be above 0")
+        return self
+
+
+class Baselines(_Strict):
+    """Windows of the trailing baselines that alerts compare a day against."""
+
+    trailing_days: int = Field(default=28, ge=2, le=366)
+    min_trailing_days: int = Field(default=14, ge=2)
+    same_weekday_weeks: int = Field(default=8, ge=2, le=52)
+    min_same_weekday_weeks: int = Field(default=4, ge=2)
+
+    @model_validator(mode="after")
+    def _minimum_within_window(self) -> Baselines:
+        if self.min_trailing_days > self.trailing_days:
+            raise ValueError("min_trailing_days is larger than trailing_days")
+        if self.min_same_weekday_weeks > self.same_weekday_weeks:
+            raise ValueError("min_same_weekday_weeks is larger than same_weekday_weeks")
+        return self
+
+
+def _default_satisfaction_weights() -> dict[str, float]:
+    return {"quality": 0.30, "service": 0.25, "delivery": 0.15, "price": 0.15, "function": 0.15}
+
+
+class MetricsConfig(_Strict):
+    """Settings of the metric formulas in docs/metrics.md."""
+
+    satisfaction_weights: dict[Literal[SATISFACTION_DIMENSIONS], float] = Field(  # type: ignore[valid-type]
+        default_factory=_default_satisfaction_weights, min_length=1
+    )
+    bayesian_prior: BayesianPrior = BayesianPrior()
+    sla_hours: float = Field(default=24, gt=0, le=24 * 30)
+    # The overdue list of a day holds negative reviews published this many days before it.
+    overdue_window_days: int = Field(default=7, ge=1, le=90)
+    reputation_weights: ReputationWeights = ReputationWeights()
+    recency_half_life_days: float = Field(default=7, gt=0, le=366)
+    baselines: Baselines = Baselines()
+    top_terms: int = Field(default=20, ge=1, le=200)
+    # Items with one of these flags are left out of every KPI and counted apart as excluded.
+    excluded_flags: list[Literal[FLAG_KINDS]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: ["ad_or_contact", "gibberish", "repeated_characters"]
+    )
+
+    @field_validator("satisfaction_weights")
+    @classmethod
+    def _positive_weights(cls, value: dict[str, float]) -> dict[str, float]:
+        for dimension, weight in value.items():
+            if weight <= 0:
+                raise ValueError(f"weight of {dimension!r} must be above 0")
+        return value
+
+
+EVENT_KINDS = ("fix", "statement", "campaign", "release", "other")
+
+
+class Event(_Strict):
+    """Something done on a known day (a fix shipped, a public statement, a campaign) whose
+    effect mart_event_effects measures: the same KPIs over `window_days` days before the day
+    and as many days from it on."""
+
+    name: str = Field(min_length=1)
+    date: datetime.date
+    brand: str = Field(min_length=1)
+    kind: Literal[EVENT_KINDS] = "other"  # type: ignore[valid-type]
+    window_days: int = Field(default=14, ge=1, le=366)
+
+
 class Paths(_Strict):
     data_dir: Path = Path("data")
 
@@ -209,6 +310,8 @@ class Config(_Strict):
     crawl: CrawlConfig = CrawlConfig()
     smtp: SmtpConfig = SmtpConfig()
     nlp: NlpConfig = NlpConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    events: list[Event] = Field(default_factory=list)
     paths: Paths = Paths()
     config_file: Path | None = Field(default=None, exclude=True)
 
@@ -229,6 +332,17 @@ class Config(_Strict):
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValueError(f"brand {duplicates[0]!r} is listed more than once")
+        return self
+
+    @model_validator(mode="after")
+    def _events_of_known_brands(self) -> Config:
+        brands = {brand.name for brand in self.brands}
+        names = [event.name for event in self.events]
+        for number, event in enumerate(self.events):
+            if event.brand not in brands:
+                raise ValueError(f"events.{number}: no brand named {event.brand!r} in brands")
+            if names.count(event.name) > 1:
+                raise ValueError(f"events.{number}: event {event.name!r} is listed more than once")
         return self
 
     def targets(self) -> list[tuple[Brand, SourceConfig, Target]]:

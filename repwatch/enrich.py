@@ -37,9 +37,12 @@ create table if not exists {ENRICHED_TABLE} (
     problems varchar[] not null,
     dimensions json,
     flags varchar[] not null,
+    terms varchar[],
     enriched_at timestamptz not null,
     primary key (source, target_id, review_id)
-)
+);
+-- Tables enriched before terms were stored gain the column (null until re-enriched).
+alter table {ENRICHED_TABLE} add column if not exists terms varchar[];
 """
 
 
@@ -58,6 +61,7 @@ def enrichment_version(rules_path: Path | None = None) -> str:
         parts.append(f"rules-{_digest(repr(load_rules(rules_path)))[:8]}")
     if _available("repwatch.nlp.flags"):
         parts.append("flags-1")
+    parts.append("terms-1")
     return "+".join(parts)
 
 
@@ -72,9 +76,11 @@ def _text_of(item: dict) -> str:
 
 def classify(items: Sequence[dict], *, rules_path: Path | None = None) -> list[dict]:
     """One annotation per item: language, sentiment (text combined with rating), the text's
-    own sentiment, rating disagreement, problem types, per-dimension sentiment and flags."""
+    own sentiment, rating disagreement, problem types, per-dimension sentiment, flags and the
+    terms the word clouds count."""
     from repwatch.nlp.language import detect_languages
     from repwatch.nlp.sentiment import analyse_many, combine_with_rating
+    from repwatch.nlp.terms import terms
 
     texts = [_text_of(item) for item in items]
     languages = detect_languages(texts)
@@ -96,6 +102,7 @@ def classify(items: Sequence[dict], *, rules_path: Path | None = None) -> list[d
                 "problems": problems[number],
                 "dimensions": dimensions[number],
                 "flags": flags[number],
+                "terms": terms(texts[number], languages[number]),
             }
         )
     return annotations
@@ -203,6 +210,7 @@ def _store(con, rows: pd.DataFrame, annotations: list[dict], version: str) -> No
                     "rating_disagreement",
                     "problems",
                     "flags",
+                    "terms",
                 )
             },
             "dimensions": [json.dumps(a["dimensions"], sort_keys=True) for a in annotations],

@@ -11,9 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from repwatch.config import Config
 from repwatch.landing import landing_file, new_run_id
+
+if TYPE_CHECKING:
+    from repwatch.warehouse import TransformResult
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -168,10 +172,12 @@ def enrich_reviews(config: Config, *, progress: Progress = _quiet) -> int:
     return count
 
 
-def transform_days(config: Config, start: date, end: date) -> None:
+def transform_days(config: Config, start: date, end: date) -> TransformResult | None:
+    """Recompute the marts of start..end, widened to whole weeks and months; None before the
+    first load."""
     from repwatch.warehouse import transform_period
 
-    transform_period(config, start, end)
+    return transform_period(config, start, end)
 
 
 def render_report(config: Config, day: date):
@@ -212,8 +218,10 @@ def transform_covering(
 ) -> tuple[date, date]:
     """Recompute start..end widened to every day whose reviews the load touched."""
     start, end = min([start, *loaded_days]), max([end, *loaded_days])
-    transform_days(config, start, end)
-    progress(f"transformed {start} .. {end}")
+    result = transform_days(config, start, end)
+    if result is not None:
+        first, last = result.recomputed
+        progress(f"transformed {start} .. {end} (whole weeks and months: {first} .. {last})")
     return start, end
 
 

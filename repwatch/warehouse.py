@@ -1,21 +1,29 @@
 """The DuckDB warehouse: loading checked batches and running the SQL models in transforms/.
 
 Each model file declares how it is materialised in its header:
+- `temp`: built in memory for the run, for the models after it (never stored);
 - `table`: rebuilt from scratch on each run;
 - `upsert(k1, k2)`: rows whose key appears in the new result replace the stored ones;
-- `period(col)`: rows whose `col` falls in the period being processed are replaced.
-So re-running any load or period replaces rows and never adds duplicates. Everything a run
-changes happens in one transaction: a crash leaves the previous state.
+- `period(col)`: rows whose `col` falls in the range being processed are replaced;
+- `period(start_col, end_col)`: rows whose period lies wholly inside the range are replaced
+  (the multi-grain marts: a day, an ISO week or a month per row).
+A period model must return only rows of its range; the runner checks. So re-running any load or
+range replaces rows and never adds duplicates. Everything a run changes happens in one
+transaction: a crash leaves the previous state.
+
+`transform_period` widens a requested range to whole ISO weeks and calendar months, so every
+week and month it touches is recomputed from all of its days, in one set-based pass.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -24,11 +32,31 @@ import pandas as pd
 from repwatch.config import PROJECT_DIR, Config
 
 TRANSFORMS_DIR = PROJECT_DIR / "transforms"
-# Order of execution for a load; later issues add models here.
+# Order of execution for a load and for a period; a model comes after the models it reads.
 LOAD_MODELS = ("stg_reviews", "int_reviews")
-PERIOD_MODELS = ("mart_brand_daily",)
+PERIOD_MODELS = (
+    "int_review_facts",
+    "mart_dimension_satisfaction",
+    "mart_brand_kpis",
+    "mart_brand_daily",
+    "mart_problem_types",
+    "mart_top_terms",
+    "mart_overdue_reviews",
+    "mart_kpi_baselines",
+    "mart_complaints",
+    "mart_surveys",
+    "mart_event_effects",
+)
+# The config's events as the SQL variable `events` (mart_event_effects).
+EVENTS_SQL_TYPE = (
+    "struct(name varchar, date date, brand varchar, kind varchar, window_days integer)[]"
+)
+# Macros the period models share (transforms/macros.sql).
+MACROS_FILE = "macros.sql"
 
 _MATERIALIZED = re.compile(r"^--\s*materialized:\s*(\w+)(?:\(([^)]*)\))?\s*$", re.MULTILINE)
+_UNIQUE_KEY = re.compile(r"^--\s*unique key:\s*(.+?)\s*$", re.MULTILINE)
+_WORD = re.compile(r"\w+")
 _QUARANTINE_COLUMNS = ("source", "target_id", "review_id", "reason", "payload", "file", "line")
 # A crawl that ended for one of these reasons saw everything down to its `since`.
 COMPLETE_STOPS = ("empty page", "last page", "older than since")
@@ -80,12 +108,18 @@ create table if not exists dim_targets (
 """
 
 
+def _names(text: str | None) -> tuple[str, ...]:
+    return tuple(name.strip() for name in (text or "").split(",") if name.strip())
+
+
 @dataclass(frozen=True)
 class Model:
     name: str
     sql: str
     materialized: str
     keys: tuple[str, ...]
+    # The columns that identify a row (its grain), from the header `-- unique key: a, b`.
+    unique_key: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, name: str, folder: Path = TRANSFORMS_DIR) -> Model:
@@ -93,8 +127,14 @@ class Model:
         match = _MATERIALIZED.search(sql)
         if not match:
             raise ValueError(f"{name}.sql: header '-- materialized: ...' is missing")
-        keys = tuple(k.strip() for k in (match.group(2) or "").split(",") if k.strip())
-        return cls(name=name, sql=sql, materialized=match.group(1), keys=keys)
+        unique_key = _UNIQUE_KEY.search(sql)
+        return cls(
+            name=name,
+            sql=sql,
+            materialized=match.group(1),
+            keys=_names(match.group(2)),
+            unique_key=_names(unique_key.group(1) if unique_key else None),
+        )
 
 
 @contextmanager
@@ -121,27 +161,43 @@ def _table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
 
 def materialize(con: duckdb.DuckDBPyConnection, model: Model) -> None:
     """Apply one model's result to its table according to its materialisation."""
-    con.execute(f"create or replace temp table _new_{model.name} as {model.sql}")
+    if model.materialized == "temp":
+        con.execute(f"create or replace temp table {model.name} as {model.sql}")
+        return
+    if model.materialized not in ("table", "upsert", "period"):
+        raise ValueError(f"{model.name}: unknown materialisation {model.materialized!r}")
     new = f"_new_{model.name}"
+    con.execute(f"create or replace temp table {new} as {model.sql}")
+    if model.materialized == "period":
+        in_range = _period_predicate(model)
+        outside = con.execute(f"select count(*) from {new} where not ({in_range})").fetchone()[0]
+        if outside:
+            raise ValueError(
+                f"{model.name}: {outside} rows lie outside the range being recomputed; "
+                "a period model must filter on its range"
+            )
     if model.materialized == "table" or not _table_exists(con, model.name):
         con.execute(f"create or replace table {model.name} as select * from {new}")
-        con.execute(f"drop table {new}")
-        return
-    _add_new_columns(con, model.name, new)
-    if model.materialized == "upsert":
-        match = " and ".join(f"{model.name}.{k} = {new}.{k}" for k in model.keys)
-        con.execute(f"delete from {model.name} using {new} where {match}")
-        con.execute(f"insert into {model.name} by name select * from {new}")
-    elif model.materialized == "period":
-        (column,) = model.keys
-        con.execute(
-            f"delete from {model.name} where {column} between "
-            "getvariable('period_start') and getvariable('period_end')"
-        )
-        con.execute(f"insert into {model.name} by name select * from {new}")
     else:
-        raise ValueError(f"{model.name}: unknown materialisation {model.materialized!r}")
+        _add_new_columns(con, model.name, new)
+        if model.materialized == "upsert":
+            match = " and ".join(f"{model.name}.{k} = {new}.{k}" for k in model.keys)
+            con.execute(f"delete from {model.name} using {new} where {match}")
+        else:
+            con.execute(f"delete from {model.name} where {in_range}")
+        con.execute(f"insert into {model.name} by name select * from {new}")
     con.execute(f"drop table {new}")
+
+
+def _period_predicate(model: Model) -> str:
+    """SQL true for the rows of `model` that the current range replaces."""
+    if len(model.keys) == 1:
+        (column,) = model.keys
+        return f"{column} between getvariable('period_start') and getvariable('period_end')"
+    if len(model.keys) == 2:
+        start, end = model.keys
+        return f"recomputed({start}, {end})"
+    raise ValueError(f"{model.name}: period() takes a day column or a start and an end column")
 
 
 def _columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
@@ -330,22 +386,99 @@ def _per_file_counts(
     return {name: (int(ok.get(name, 0)), int(bad.get(name, 0))) for name in file_names}
 
 
-def transform_period(config: Config, start: date, end: date) -> None:
-    """Recompute every period model for the days start..end in one set-based pass."""
+def widened_range(start: date, end: date) -> tuple[date, date]:
+    """start..end widened to whole ISO weeks (Monday to Sunday) and whole calendar months."""
+    week_start = start - timedelta(days=start.weekday())
+    week_end = end + timedelta(days=6 - end.weekday())
+    next_month = (end.replace(day=1) + timedelta(days=32)).replace(day=1)
+    return min(week_start, start.replace(day=1)), max(week_end, next_month - timedelta(days=1))
+
+
+def _set_metric_settings(con: duckdb.DuckDBPyConnection, config: Config) -> None:
+    """The metrics section as SQL variables, and tables of the dimension weights and of the
+    words of each brand's name, for the models; the section's digest goes on every mart row, so
+    rows computed under other settings can be told apart."""
+    metrics = config.metrics
+    values = {
+        "sla_hours": metrics.sla_hours,
+        "overdue_window_days": metrics.overdue_window_days,
+        "excluded_flags": list(metrics.excluded_flags),
+        "bayesian_prior_mean": metrics.bayesian_prior.mean,
+        "bayesian_prior_weight": metrics.bayesian_prior.weight,
+        "recency_half_life_days": metrics.recency_half_life_days,
+        "top_terms": metrics.top_terms,
+        "baseline_trailing_days": metrics.baselines.trailing_days,
+        "baseline_min_trailing_days": metrics.baselines.min_trailing_days,
+        "baseline_same_weekday_weeks": metrics.baselines.same_weekday_weeks,
+        "baseline_min_same_weekday_weeks": metrics.baselines.min_same_weekday_weeks,
+        **{
+            f"reputation_weight_{name}": weight
+            for name, weight in metrics.reputation_weights.model_dump().items()
+        },
+        "metric_settings": hashlib.sha256(metrics.model_dump_json().encode("utf-8")).hexdigest()[
+            :12
+        ],
+    }
+    for name, value in values.items():
+        if isinstance(value, list):
+            con.execute(f"set variable {name} = ?::varchar[]", [value])
+        elif isinstance(value, float):
+            con.execute(f"set variable {name} = ?::double", [value])
+        else:
+            con.execute(f"set variable {name} = ?", [value])
+    con.execute(
+        f"set variable events = ?::{EVENTS_SQL_TYPE}",
+        [[event.model_dump() for event in config.events]],
+    )
+    con.execute(
+        "create or replace temp table metric_dimension_weights "
+        "(dimension varchar not null, weight double not null)"
+    )
+    con.executemany(
+        "insert into metric_dimension_weights values (?, ?)",
+        list(metrics.satisfaction_weights.items()),
+    )
+    con.execute(
+        "create or replace temp table metric_brand_terms (brand varchar not null, term varchar)"
+    )
+    con.executemany(
+        "insert into metric_brand_terms values (?, ?)",
+        [
+            (brand.name, word)
+            for brand in config.brands
+            for word in sorted(set(_WORD.findall(brand.name.lower())))
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class TransformResult:
+    requested: tuple[date, date]
+    # The days recomputed: the request widened to whole weeks and months.
+    recomputed: tuple[date, date]
+
+
+def transform_period(config: Config, start: date, end: date) -> TransformResult | None:
+    """Recompute every period model for the days start..end (widened to whole weeks and
+    months) in one set-based pass and one transaction; None before anything was loaded."""
     if end < start:
         raise ValueError(f"period ends ({end}) before it starts ({start})")
+    first, last = widened_range(start, end)
     with connect(config) as con:
         con.execute("begin transaction")
         try:
             ensure_schema(con)
             if not _table_exists(con, "int_reviews"):
                 con.execute("rollback")
-                return
-            con.execute("set variable period_start = ?::date", [start])
-            con.execute("set variable period_end = ?::date", [end])
+                return None
+            con.execute("set variable period_start = ?::date", [first])
+            con.execute("set variable period_end = ?::date", [last])
+            _set_metric_settings(con, config)
+            con.execute((TRANSFORMS_DIR / MACROS_FILE).read_text(encoding="utf-8"))
             for name in PERIOD_MODELS:
                 materialize(con, Model.load(name))
             con.execute("commit")
         except BaseException:
             con.execute("rollback")
             raise
+    return TransformResult(requested=(start, end), recomputed=(first, last))

@@ -98,7 +98,7 @@ def test_mart_matches_hand_computed_figures(config):
     assert (acme["positive"], acme["neutral"], acme["negative"]) == (2, 1, 2)
     assert acme["negative_share"] == pytest.approx(2 / 6)
     assert acme["is_competitor"] is False
-    assert acme["metric_version"] == "brand_daily.v3"
+    assert acme["metric_version"] == "brand_kpis.v1"
 
     rival = _mart_row(config, date(2026, 11, 20), "RivalMart")
     assert (rival["reviews"], rival["is_competitor"], rival["csat"]) == (1, True, 100.0)
@@ -179,7 +179,7 @@ def test_every_model_declares_grain_and_materialisation():
 
     for name in (*LOAD_MODELS, *PERIOD_MODELS):
         model = Model.load(name)
-        assert model.materialized in {"table", "upsert", "period"}
+        assert model.materialized in {"temp", "table", "upsert", "period"}
         assert "-- grain:" in (TRANSFORMS_DIR / f"{name}.sql").read_text()
 
 
