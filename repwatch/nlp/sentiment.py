@@ -1,7 +1,9 @@
 """Text sentiment for Chinese and English reviews: a label and a score in [-1, 1].
 
 The model is one regularised, naive-Bayes-weighted logistic regression (NB-LR) per
-language over TF-IDF n-grams (characters for Chinese; words and characters for English),
+language over TF-IDF n-grams (characters for Chinese; negation-marked words and characters
+for English). The English model also weighs VADER's lexicon scores as four extra features
+(stacking): the lexicon knows sentiment words our small training set never saw. It is
 trained by `repwatch.nlp.train` and shipped as plain numbers in models/sentiment.json.gz,
 so nothing is unpickled or downloaded at run time.
 """
@@ -10,8 +12,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -20,6 +23,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from repwatch.nlp.language import detect_languages
 
@@ -29,14 +33,77 @@ NEUTRAL_BAND = 0.25  # |score| below this is neutral
 BATCH_SIZE = 4096  # texts featurised at once: bounds memory on large inputs
 MAX_CHARS = 2000  # longer texts are cut: the opening carries the verdict, and it bounds cost
 
-# Feature extractors per language; training and inference build them from this one table.
+_WORD_OR_SCOPE_END = re.compile(r"\w[\w']*|[.,:;!?]")
+_NEGATIONS = frozenset(
+    [
+        "not",
+        "no",
+        "never",
+        "cannot",
+        "nothing",
+        "none",
+        "nobody",
+        "neither",
+        "nor",
+        "without",
+        "hardly",
+        "barely",
+        "nowhere",
+    ]
+)
+# A negation reaches to the next punctuation or contrast word: "not cheap, but good".
+_SCOPE_ENDS = frozenset(".,:;!?") | {"but", "however", "although", "though"}
+
+
+def mark_negation(text: str) -> str:
+    """Words after a negation, up to the end of its scope, get a "neg_" prefix, so "not
+    good" and "good" never share a feature (Das & Chen 2001, Pang et al. 2002)."""
+    tokens = []
+    negated = False
+    for token in _WORD_OR_SCOPE_END.findall(text):
+        if token in _SCOPE_ENDS:
+            negated = False
+            tokens.append(token)
+            continue
+        tokens.append("neg_" + token if negated else token)
+        if token in _NEGATIONS or token.endswith("n't"):
+            negated = True
+    return " ".join(tokens)
+
+
+@cache
+def vader_analyser() -> SentimentIntensityAnalyzer:
+    return SentimentIntensityAnalyzer()
+
+
+VADER_SCORES = ("compound", "pos", "neg", "neu")
+
+
+def vader_features(normalised_texts: Sequence[str]) -> np.ndarray:
+    """VADER's scores per text (Hutto & Gilbert 2014): its lexicon with negation, booster and
+    contrast rules, one row of VADER_SCORES per text."""
+    analyser = vader_analyser()
+    rows = [analyser.polarity_scores(text) for text in normalised_texts]
+    return np.array(
+        [[row[name] for name in VADER_SCORES] for row in rows], dtype=np.float64
+    ).reshape(len(rows), len(VADER_SCORES))
+
+
+# Feature extractors per language; training and inference build them from these two tables.
 VECTORIZER_SETTINGS: dict[str, tuple[dict[str, Any], ...]] = {
     "zh": ({"analyzer": "char", "ngram_range": (1, 3)},),
     "en": (
-        {"analyzer": "word", "ngram_range": (1, 3), "token_pattern": r"(?u)\b\w[\w']*\b"},
-        {"analyzer": "char_wb", "ngram_range": (1, 5)},
+        {
+            "analyzer": "word",
+            "ngram_range": (1, 3),
+            "preprocessor": mark_negation,
+            "token_pattern": r"\S+",
+        },
+        {"analyzer": "char_wb", "ngram_range": (2, 4)},
     ),
 }
+# Dense features beside the n-grams, weighed by the same regression.
+LEXICON_FEATURES: dict[str, Callable[[Sequence[str]], np.ndarray]] = {"en": vader_features}
 
 
 def normalise(text: str | None) -> str:
@@ -52,10 +119,20 @@ def make_vectorizer(settings: dict[str, Any], **overrides: Any) -> TfidfVectoriz
     )
 
 
+def lexicon_features(language: str, normalised_texts: Sequence[str]) -> np.ndarray:
+    """The dense features of a language; no columns for a language without a lexicon."""
+    extract = LEXICON_FEATURES.get(language)
+    if extract is None:
+        return np.zeros((len(normalised_texts), 0))
+    return extract(normalised_texts)
+
+
 @dataclass(frozen=True)
 class LanguageModel:
+    language: str
     vectorizers: tuple[TfidfVectorizer, ...]
     coefficients: np.ndarray
+    lexicon_coefficients: np.ndarray
     intercept: float
 
     def scores(self, normalised_texts: Sequence[str]) -> np.ndarray:
@@ -63,7 +140,11 @@ class LanguageModel:
             [vectorizer.transform(normalised_texts) for vectorizer in self.vectorizers],
             format="csr",
         )
-        margin = features @ self.coefficients + self.intercept
+        margin = (
+            features @ self.coefficients
+            + lexicon_features(self.language, normalised_texts) @ self.lexicon_coefficients
+            + self.intercept
+        )
         # 2p - 1 of the logistic probability, i.e. tanh of half the margin.
         return np.tanh(margin / 2.0)
 
@@ -76,8 +157,10 @@ def language_model_from_dict(language: str, data: dict[str, Any]) -> LanguageMod
         vectorizer.idf_ = np.asarray(part["idf"], dtype=np.float32)
         vectorizers.append(vectorizer)
     return LanguageModel(
+        language=language,
         vectorizers=tuple(vectorizers),
         coefficients=np.asarray(data["coefficients"], dtype=np.float32),
+        lexicon_coefficients=np.asarray(data["lexicon_coefficients"], dtype=np.float64),
         intercept=float(data["intercept"]),
     )
 
