@@ -4,7 +4,13 @@
 The daily monitoring job: crawl every configured source and target, check the raw batch
 (Great Expectations; rejected rows go to quarantine), load it into the DuckDB warehouse,
 annotate new reviews (language, text sentiment, problem types, flags), recompute the marts,
-render the daily report and e-mail it.
+check staging and marts with their Great Expectations suites, render the daily report and
+e-mail it.
+
+**Data quality.** Raw suites and volume checks run in `check_and_load`, staging and mart
+suites in `check_quality`; results go to the warehouse table `quality_results` and to GX's
+Data Docs under `<data_dir>/quality/`. An error-severity failure e-mails the data engineers;
+one in staging or marts also withholds that day's report (`send_report` sends nothing).
 
 **Period.** Each run reports one calendar day: the day of the run's logical date in the
 configured time zone. The schedule is a data-interval timetable at midnight, so the run for
@@ -72,6 +78,7 @@ def repwatch_daily():
             "valid_rows": loaded.valid_rows,
             "quarantined_rows": loaded.quarantined_rows,
             "days": [day.isoformat() for day in loaded.days],
+            "raw_quality": loaded.quality.as_dict() if loaded.quality else None,
         }
 
     @task
@@ -81,7 +88,7 @@ def repwatch_daily():
         return {**loaded, "enriched": enrich(_config(), progress=print)}
 
     @task
-    def transform_marts(loaded: dict) -> str:
+    def transform_marts(loaded: dict) -> dict:
         from datetime import date
 
         from repwatch.pipeline import transform_for_day
@@ -89,23 +96,47 @@ def repwatch_daily():
         config = _config()
         day = _report_day(config)
         touched = [date.fromisoformat(value) for value in loaded["days"]]
-        transform_for_day(config, day, touched, progress=print)
-        return day.isoformat()
+        start, end = transform_for_day(config, day, touched, progress=print)
+        return {
+            "batch_id": loaded["batch_id"],
+            "day": day.isoformat(),
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+        }
 
     @task
-    def render_report(day: str) -> str:
+    def check_quality(transformed: dict) -> dict:
+        from datetime import date
+
+        from repwatch.pipeline import check_quality as check
+
+        quality = check(
+            _config(),
+            date.fromisoformat(transformed["start"]),
+            date.fromisoformat(transformed["end"]),
+            run_id=transformed["batch_id"],
+            progress=print,
+        )
+        return {"day": transformed["day"], **quality.as_dict()}
+
+    @task
+    def render_report(checked: dict) -> dict:
         from datetime import date
 
         from repwatch.pipeline import render_report as render
 
-        _, archive_path = render(_config(), date.fromisoformat(day))
-        return str(archive_path)
+        _, archive_path = render(_config(), date.fromisoformat(checked["day"]))
+        return {**checked, "archive_path": str(archive_path)}
 
     @task
-    def send_report(archive_path: str) -> dict:
+    def send_report(rendered_report: dict) -> dict:
         from repwatch.pipeline import render_report as render
         from repwatch.pipeline import send_report as send
 
+        archive_path = rendered_report["archive_path"]
+        if rendered_report["withholds_report"]:
+            print(f"not sending {archive_path}: data-quality errors in staging or marts")
+            return {"sent": [], "skipped": [], "transport": None}
         context = get_current_context()
         dag_run = context["dag_run"]
         is_backfill = str(getattr(dag_run, "run_type", "")).endswith("backfill")
@@ -122,8 +153,21 @@ def repwatch_daily():
             "transport": delivery.transport,
         }
 
+    @task
+    def evaluate_alerts(transformed: dict) -> dict:
+        from repwatch.alerts import check_alerts
+
+        config = _config()
+        dag_run = get_current_context()["dag_run"]
+        is_backfill = str(getattr(dag_run, "run_type", "")).endswith("backfill")
+        send = (dag_run.conf or {}).get("send", not is_backfill)
+        result = check_alerts(config, _report_day(config), send=send, progress=print)
+        return {"fired": result.fired, "notices": len(result.notices), "sent": result.sent}
+
     loaded = enrich_reviews(check_and_load(crawl_sources()))
-    send_report(render_report(transform_marts(loaded)))
+    transformed = transform_marts(loaded)
+    evaluate_alerts(transformed)
+    send_report(render_report(check_quality(transformed)))
 
 
 repwatch_daily()

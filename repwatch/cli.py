@@ -188,15 +188,95 @@ def crawl(
     )
 
 
+def _parse_breaks(values: tuple[str, ...]) -> dict[str, str]:
+    from repwatch.demo_site.routing import site_names
+    from repwatch.demo_site.server import BREAK_MODES
+
+    broken = {}
+    for value in values:
+        source, _, mode = value.partition("=")
+        if source not in site_names() or mode not in BREAK_MODES:
+            raise click.BadParameter(
+                f"{value!r}: expected SOURCE=MODE, SOURCE one of {', '.join(site_names())}, "
+                f"MODE one of {', '.join(BREAK_MODES)}",
+                param_hint="--break",
+            )
+        broken[source] = mode
+    return broken
+
+
 @main.command("demo-site")
 @click.option("--port", type=int, default=8808, show_default=True)
 @click.option("--last-day", type=DATE, default=None, help="Newest day served (default: yesterday).")
-def demo_site(port: int, last_day: date | None) -> None:
+@click.option(
+    "--break",
+    "breaks",
+    multiple=True,
+    metavar="SOURCE=markup|empty|errors",
+    help="Serve a source broken: changed markup, empty pages or HTTP errors (repeatable).",
+)
+def demo_site(port: int, last_day: date | None, breaks: tuple[str, ...]) -> None:
     """Serve the demo review site on 127.0.0.1 until interrupted."""
     from repwatch.demo_site.server import serve_forever
 
+    broken = _parse_breaks(breaks)
     click.echo(f"demo review site on http://127.0.0.1:{port}/ (Ctrl-C stops)", err=True)
-    serve_forever(port, last_day=last_day)
+    serve_forever(port, last_day=last_day, broken=broken)
+
+
+@main.group("quarantine")
+def quarantine_group() -> None:
+    """Rows and pages the quality gate set aside: list them, replay them after a fix."""
+
+
+@quarantine_group.command("list")
+@click.option("--source", default=None, help="Only this source.")
+@click.option("--since", type=DATE, default=None, help="Quarantined on or after this day.")
+@click.option("--reason", default=None, help="Reason contains this text (any case).")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Newest N entries.")
+@click.option("--include-replayed", is_flag=True, help="Also entries that left by a replay.")
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
+@click.pass_context
+def quarantine_list(
+    ctx: click.Context,
+    source: str | None,
+    since: date | None,
+    reason: str | None,
+    limit: int | None,
+    include_replayed: bool,
+    as_json: bool,
+) -> None:
+    """Quarantined entries, newest first: when, source, target, reason, file:line, payload;
+    counts per reason at the end."""
+    from repwatch.quarantine import entries_as_json, format_entries, start_of_day
+    from repwatch.warehouse import read_quarantine
+
+    config = _load(ctx.find_root())
+    entries = read_quarantine(
+        config,
+        source=source,
+        since=start_of_day(config, since) if since else None,
+        reason=reason,
+        include_replayed=include_replayed,
+        limit=limit,
+    )
+    click.echo(entries_as_json(entries) if as_json else format_entries(config, entries))
+
+
+@quarantine_group.command("replay")
+@click.option("--source", default=None, help="Only this source.")
+@click.option("--since", type=DATE, default=None, help="Quarantined on or after this day.")
+@click.pass_context
+def quarantine_replay(ctx: click.Context, source: str | None, since: date | None) -> None:
+    """Re-check quarantined rows and re-parse quarantined pages (after a parser fix): what
+    passes is loaded and leaves the quarantine, the rest stays with its current reason.
+    Running it again changes nothing."""
+    from repwatch.quarantine import replay
+
+    result = replay(_load(ctx.find_root()), source=source, since=since)
+    click.echo(result.summary())
+    if result.days:
+        click.echo(f"recomputed the marts of {result.days[0]} .. {result.days[-1]}")
 
 
 @main.command("smtp-sink")
@@ -367,6 +447,38 @@ def train_sentiment(out: Path | None) -> None:
     from repwatch.nlp import train
 
     train.main([str(out)] if out else [])
+
+
+@main.group("alerts")
+def alerts_group() -> None:
+    """Early-warning alerts: evaluate the rules and e-mail what fired."""
+
+
+@alerts_group.command("check")
+@click.option(
+    "--date", "day", type=DATE, default=None, help="Day to check (default: today, config zone)."
+)
+@click.option("--from", "start", type=DATE, default=None, help="Evaluate from this day on.")
+@click.option("--send/--no-send", default=True, help="E-mail new alerts (default: send).")
+@click.pass_context
+def alerts_check(ctx: click.Context, day: date | None, start: date | None, send: bool) -> None:
+    """Evaluate the alert rules on the warehouse as it is (run hourly after a load) and
+    notify the alerts of the day; re-running sends nothing twice."""
+    from zoneinfo import ZoneInfo
+
+    from repwatch.alerts import check_alerts, describe
+
+    config = _load(ctx.find_root())
+    day = day or datetime.now(ZoneInfo(config.timezone)).date()
+    if start is not None and start > day:
+        raise click.BadParameter("--from is after --date")
+    result = check_alerts(config, day, send=send, start=start, progress=_say)
+    if result.evaluated is None:
+        raise click.ClickException("nothing transformed yet: run `repwatch run` first")
+    click.echo(f"{result.fired} alerts fired {result.evaluated[0]} .. {day}")
+    for notice in result.notices:
+        alert = notice.alert
+        click.echo(f"{notice.kind}: {alert.brand} · {alert.source}: {describe(alert)['sentence']}")
 
 
 @main.group("config")

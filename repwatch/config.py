@@ -278,6 +278,156 @@ class Event(_Strict):
     window_days: int = Field(default=14, ge=1, le=366)
 
 
+ALERT_RULES = (
+    "negative",
+    "negative_share",
+    "nss_drop",
+    "rating_drop",
+    "reviews",
+    "mentions",
+    "reach",
+    "problem_surge",
+    "trigger_words",
+)
+ALERT_SEVERITIES = ("warning", "critical")
+
+
+class AlertRule(_Strict):
+    """One indicator's thresholds (docs/alerts.md). A rule fires when its day's value crosses
+    the statistical threshold (from history) or the fixed one; `combine: both` asks for both."""
+
+    enabled: bool = True
+    statistical: bool = True
+    # Fixed thresholds in the indicator's unit (a count, a share 0-1, NSS points, stars);
+    # for the drop rules the value must fall below them.
+    fixed_warning: float | None = None
+    fixed_critical: float | None = None
+    combine: Literal["either", "both"] = "either"
+    department: Literal[DEPARTMENTS] = "customer_service"  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _something_to_compare_with(self) -> AlertRule:
+        if self.enabled and not self.statistical and self.fixed_warning is None:
+            raise ValueError("a rule without statistical thresholds needs fixed_warning")
+        return self
+
+
+def _default_alert_rules() -> dict[str, AlertRule]:
+    return {
+        "negative": AlertRule(department="customer_service"),
+        # Fixed floors: a share that is unusual but under 60% is not worth a message.
+        "negative_share": AlertRule(
+            fixed_warning=0.6, fixed_critical=0.8, combine="both", department="customer_service"
+        ),
+        "nss_drop": AlertRule(department="marketing"),
+        "rating_drop": AlertRule(department="product"),
+        "reviews": AlertRule(department="marketing"),
+        "mentions": AlertRule(department="marketing"),
+        "reach": AlertRule(department="marketing"),
+        # Rare problem types are noisy: at least 5 negative items about one, and unusual.
+        "problem_surge": AlertRule(fixed_warning=5, combine="both", department="product"),
+        # A trigger word fires when at least 3 new items carry one and that is unusual.
+        "trigger_words": AlertRule(
+            fixed_warning=3, fixed_critical=10, combine="both", department="management"
+        ),
+    }
+
+
+def _default_trigger_words() -> list[str]:
+    return [
+        "曝光",
+        "投诉",
+        "食物中毒",
+        "315",
+        "维权",
+        "lawsuit",
+        "recall",
+        "data breach",
+        "scam",
+        "food poisoning",
+    ]
+
+
+class AlertsConfig(_Strict):
+    """Early-warning rules (docs/alerts.md): thresholds from history and from config."""
+
+    # Statistical thresholds: how many alerts per brand per 90 days chance alone may raise,
+    # shared by all the series a brand is tested on each day (Bonferroni; docs/alerts.md).
+    # A value must clear the thresholds of both the trailing window and the same weekday.
+    false_alarms_per_90_days: float = Field(default=1.0, gt=0, le=90)
+    critical_false_alarms_per_90_days: float = Field(default=0.05, gt=0, le=90)
+    # Below this many items (reviews + mentions) of the day and series, nothing fires; a
+    # source whose trailing mean is below it is not tested on its own.
+    min_volume: int = Field(default=10, ge=0)
+    cooldown_hours: float = Field(default=48, ge=0, le=24 * 90)
+    include_competitors: bool = False
+    # Critical alerts go to this department as well as to the rule's owner.
+    escalate_to: Literal[DEPARTMENTS] = "management"  # type: ignore[valid-type]
+    # Empty: the daily report's recipients, each getting the alerts of their department.
+    recipients: list[Recipient] = Field(default_factory=list)
+    # Alerts of a department nobody above belongs to go here, and the e-mail says so.
+    default_recipients: list[Recipient] = Field(default_factory=list)
+    trigger_words: list[str] = Field(default_factory=_default_trigger_words)
+    rules: dict[Literal[ALERT_RULES], AlertRule] = Field(  # type: ignore[valid-type]
+        default_factory=_default_alert_rules
+    )
+    examples: int = Field(default=5, ge=0, le=50)
+    trend_days: int = Field(default=28, ge=7, le=366)
+
+    @model_validator(mode="after")
+    def _critical_beyond_warning(self) -> AlertsConfig:
+        if self.critical_false_alarms_per_90_days > self.false_alarms_per_90_days:
+            raise ValueError(
+                "critical_false_alarms_per_90_days is larger than false_alarms_per_90_days"
+            )
+        return self
+
+    @field_validator("rules", mode="before")
+    @classmethod
+    def _defaults_under_overrides(cls, value: object) -> object:
+        # A rule named in the file changes only the keys it gives; unnamed rules keep defaults.
+        if isinstance(value, dict):
+            defaults = {name: rule.model_dump() for name, rule in _default_alert_rules().items()}
+            for name, rule in value.items():
+                if name in defaults and isinstance(rule, dict):
+                    defaults[name] = {**defaults[name], **rule}
+                else:
+                    defaults[name] = rule
+            return defaults
+        return value
+
+    def rule(self, name: str) -> AlertRule:
+        return self.rules.get(name, AlertRule(enabled=False))
+
+
+class VolumeChecks(_Strict):
+    """A silent site change shows as a crawl that finds far fewer items than usual, none at
+    all, or many pages it cannot parse; each check's severity says whether it stops the run."""
+
+    trailing_runs: int = Field(default=14, ge=2, le=366)
+    # A baseline needs this many earlier runs of the target.
+    min_runs: int = Field(default=3, ge=1)
+    # Flag a run whose items fall below this share of the trailing median.
+    min_share_of_baseline: float = Field(default=0.3, ge=0, le=1)
+    drop_severity: Literal["error", "warning"] = "warning"
+    zero_severity: Literal["error", "warning"] = "error"
+    # Flag a run whose rejected pages / fetched pages exceed this.
+    max_parse_failure_rate: float = Field(default=0.2, ge=0, le=1)
+    parse_failure_severity: Literal["error", "warning"] = "error"
+
+    @model_validator(mode="after")
+    def _minimum_within_window(self) -> VolumeChecks:
+        if self.min_runs > self.trailing_runs:
+            raise ValueError("min_runs is larger than trailing_runs")
+        return self
+
+
+class QualityConfig(_Strict):
+    # Who gets the data-quality e-mail; empty: the daily report's data_engineering recipients.
+    notify: list[Recipient] = Field(default_factory=list)
+    volume: VolumeChecks = VolumeChecks()
+
+
 class Paths(_Strict):
     data_dir: Path = Path("data")
 
@@ -312,6 +462,8 @@ class Config(_Strict):
     nlp: NlpConfig = NlpConfig()
     metrics: MetricsConfig = MetricsConfig()
     events: list[Event] = Field(default_factory=list)
+    quality: QualityConfig = QualityConfig()
+    alerts: AlertsConfig = AlertsConfig()
     paths: Paths = Paths()
     config_file: Path | None = Field(default=None, exclude=True)
 

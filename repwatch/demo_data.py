@@ -24,7 +24,10 @@ What makes it look real:
 Everything is drawn from one numpy generator seeded with `seed`, so the same arguments give
 the same warehouse, row for row. Rows are built as arrays and joined to their texts inside
 DuckDB: a million items take about half a minute, half of it the one-off annotation of the
-texts.
+texts. Items are loaded in runs of whole days of about `chunk_items` each, one transaction per
+run as a backfill would load them (stg_reviews keeps the last), so memory grows slowly with the
+size (peak about 3 GB for a million items, under 5 GB for five million); the warehouse is the
+same either way. Reviews without a date are not enriched, as in the pipeline.
 """
 
 from __future__ import annotations
@@ -101,6 +104,9 @@ FOLLOWUP_ANSWERED = 0.7
 TEXTS_PER_BUCKET_MAX = 400
 TEXTS_PER_BUCKET_MIN = 30
 ITEMS_PER_TEXT = 500
+
+# Items loaded per transaction (whole days each): bounds the memory a large warehouse needs.
+CHUNK_ITEMS = 1_000_000
 
 BATCH_FILE = "demo-data"
 RAW_PAYLOAD = json.dumps({"generator": "repwatch demo-data"})
@@ -261,9 +267,11 @@ def generate(
     last_day: date,
     seed: int = 0,
     replace: bool = False,
+    chunk_items: int = CHUNK_ITEMS,
 ) -> Summary:
     """Write a generated warehouse of `items` items over the `days` days ending `last_day`
-    into the config's warehouse file (which must not exist unless `replace`)."""
+    into the config's warehouse file (which must not exist unless `replace`), loading about
+    `chunk_items` items (whole days) per transaction."""
     if items < 1 or days < 1:
         raise ValueError("items and days must be at least 1")
     started = time.perf_counter()
@@ -304,6 +312,7 @@ def generate(
         {
             "item": np.arange(items, dtype=np.int64),
             "target": target_of,
+            "day": day_of,
             "text_index": text_index,
             "rating": pd.array(rating, dtype="Int8"),
             "published_at": _moments(published, ~undated),
@@ -356,7 +365,20 @@ def generate(
             annotations["text_score"].to_numpy(), generated["text_index"], generated["rating"]
         ),
     }
-    by_type, reply_count = _write(config, frames, seed, datetime.fromtimestamp(horizon, UTC))
+    try:
+        by_type, reply_count = _write(
+            config,
+            frames,
+            _day_runs(day_of, days, chunk_items),
+            day_list,
+            seed,
+            datetime.fromtimestamp(horizon, UTC),
+        )
+    except BaseException:
+        # runs already committed would make a warehouse of some of the days
+        path.unlink(missing_ok=True)
+        path.with_name(path.name + ".wal").unlink(missing_ok=True)
+        raise
     return Summary(
         first_day=day_list[0],
         last_day=last_day,
@@ -535,11 +557,26 @@ def _moments(epoch_seconds: np.ndarray, present: np.ndarray) -> pd.Series:
     return pd.Series(moments).where(present)
 
 
+def _day_runs(day_of: np.ndarray, days: int, chunk_items: int) -> list[np.ndarray]:
+    """The items in runs of whole days, about `chunk_items` items each, in day order: the
+    positions of each run's items."""
+    items_before_day = np.concatenate(([0], np.cumsum(np.bincount(day_of, minlength=days))))
+    run_of_day = items_before_day[:-1] // max(1, chunk_items)
+    run_of_item = run_of_day[day_of]
+    return [np.flatnonzero(run_of_item == run) for run in np.unique(run_of_item)]
+
+
 def _write(
-    config: Config, frames: dict[str, pd.DataFrame], seed: int, enriched_at: datetime
+    config: Config,
+    frames: dict[str, pd.DataFrame],
+    runs: list[np.ndarray],
+    day_list: list[date],
+    seed: int,
+    enriched_at: datetime,
 ) -> tuple[dict[str, int], int]:
-    """Run the load models on the generated batch and store its enrichment, in one
-    transaction; returns the items per record type and the replied count."""
+    """Run the load models on each run of days of the generated items and store their
+    enrichment, one transaction per run; returns the items per record type and the replied
+    count."""
     from repwatch.enrich import ENRICHED_TABLE, enrichment_version
     from repwatch.warehouse import (
         LOAD_MODELS,
@@ -551,43 +588,55 @@ def _write(
     )
 
     version = enrichment_version(config.nlp.problem_rules)
+    items = frames.pop("generated_items")
     with connect(config) as con:
         con.execute("set enable_progress_bar = false")
-        con.execute("begin transaction")
-        try:
-            for name, frame in frames.items():
-                con.register(name, frame)
-            ensure_schema(con)
-            sync_targets(con, config)
-            con.execute(
-                f"create or replace temp table batch_valid as {_BATCH_SQL}",
-                {"raw": RAW_PAYLOAD, "file": BATCH_FILE, "surnames": build_drops.SURNAMES},
-            )
-            con.execute(
-                "create or replace temp table batch_meta as select ? as batch_id",
-                [f"demo-data-seed-{seed}"],
-            )
-            for name in LOAD_MODELS:
-                materialize(con, Model.load(name))
-            con.execute(
-                f"insert into {ENRICHED_TABLE} by name {_ENRICHED_SQL}", [version, enriched_at]
-            )
-            by_type = dict(
+        for name, frame in frames.items():
+            con.register(name, frame)
+        ensure_schema(con)
+        sync_targets(con, config)
+        for positions in runs:
+            run_items = items.iloc[positions]
+            days = day_list[int(run_items["day"].min())], day_list[int(run_items["day"].max())]
+            con.register("generated_items", run_items)
+            con.execute("begin transaction")
+            try:
                 con.execute(
-                    "select record_type, count(*) from int_reviews group by all order by 1"
-                ).fetchall()
-            )
-            (replied,) = con.execute(
-                "select count(*) from int_reviews where reply_at is not null"
-            ).fetchone()
-            con.execute("drop table batch_valid")
-            con.execute("drop table batch_meta")
-            for name in frames:
-                con.unregister(name)
-            con.execute("commit")
-        except BaseException:
-            con.execute("rollback")
-            raise
+                    f"create or replace temp table batch_valid as {_BATCH_SQL}",
+                    {"raw": RAW_PAYLOAD, "file": BATCH_FILE, "surnames": build_drops.SURNAMES},
+                )
+                con.execute(
+                    "create or replace temp table batch_meta as select ? as batch_id",
+                    [f"demo-data-seed-{seed}"],
+                )
+                for name in LOAD_MODELS:
+                    materialize(con, Model.load(name))
+                con.execute(
+                    f"insert into {ENRICHED_TABLE} by name {_ENRICHED_SQL}",
+                    {
+                        "version": version,
+                        "enriched_at": enriched_at,
+                        "first_day": days[0],
+                        "last_day": days[1],
+                    },
+                )
+                con.execute("drop table batch_valid")
+                con.execute("drop table batch_meta")
+                con.execute("commit")
+            except BaseException:
+                con.execute("rollback")
+                raise
+            con.unregister("generated_items")
+        by_type = dict(
+            con.execute(
+                "select record_type, count(*) from int_reviews group by all order by 1"
+            ).fetchall()
+        )
+        ((replied,),) = con.execute(
+            "select count(*) from int_reviews where reply_at is not null"
+        ).fetchall()
+        for name in frames:
+            con.unregister(name)
     return by_type, int(replied)
 
 
@@ -691,21 +740,23 @@ left join generated_labels as categories
     on with_ids.category = categories.label_index
 """
 
-# Each item's annotations: its text's (computed once per distinct text) with the sentiment
-# of its (text, rating) pair.
+# Each dated item's annotations: its text's (computed once per distinct text) with the
+# sentiment of its (text, rating) pair. The run's days bound the scan of int_reviews, which
+# holds the runs before too.
 _ENRICHED_SQL = """
 select
     reviews.source,
     reviews.target_id,
     reviews.review_id,
-    ?::varchar as enrichment_version,
+    reviews.published_day,
+    $version::varchar as enrichment_version,
     sha256(coalesce(reviews.title, '') || chr(10) || coalesce(reviews.text, '')) as text_hash,
     annotations.* exclude (text_index, sentiment, sentiment_score, rating_disagreement)
         replace (annotations.dimensions::json as dimensions),
     sentiments.sentiment,
     sentiments.sentiment_score,
     sentiments.rating_disagreement,
-    ?::timestamptz as enriched_at,
+    $enriched_at::timestamptz as enriched_at,
 from int_reviews as reviews
 inner join batch_valid as batch
     using (source, target_id, review_id)
@@ -716,4 +767,6 @@ inner join generated_annotations as annotations
 inner join generated_sentiments as sentiments
     on items.text_index = sentiments.text_index
     and items.rating is not distinct from sentiments.rating
+where reviews.published_day between $first_day and $last_day
+order by reviews.published_day
 """

@@ -1,9 +1,11 @@
 """Enrichment: what each review says, from its text (and its stars when it has some).
 
 `classify` is the pure part (records in, annotations out) behind `repwatch classify`;
-`enrich_new` stores annotations in `int_reviews_enriched` for reviews that have none yet, or
-whose text or enrichment version changed; `reenrich` redoes a range after a model or rule
-change. Every stored row records the enrichment version that produced it.
+`enrich` stores annotations in `int_reviews_enriched` for reviews that have none yet, or
+whose text, day or enrichment version changed, and redoes a range after a model or rule
+change. Every stored row records the enrichment version that produced it, and the review's
+published day: the marts read a period's annotations by it, so a run skips the rest of the
+table. Reviews without a date belong to no period and are enriched once they have one.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ create table if not exists {ENRICHED_TABLE} (
     source varchar not null,
     target_id varchar not null,
     review_id varchar not null,
+    -- the review's day in the report time zone (int_reviews.published_day)
+    published_day date,
     enrichment_version varchar not null,
     text_hash varchar not null,
     language varchar not null,
@@ -44,6 +48,35 @@ create table if not exists {ENRICHED_TABLE} (
 -- Tables enriched before terms were stored gain the column (null until re-enriched).
 alter table {ENRICHED_TABLE} add column if not exists terms varchar[];
 """
+
+
+def ensure_enriched_table(con) -> None:
+    """Create the table, or bring an older one up to date: one stored before annotations had
+    a day gets each review's day, and loses the annotations of undated reviews, which no period
+    reads and whose missing day would keep every scan from skipping old rows."""
+    stored = {
+        name
+        for (name,) in con.execute(
+            "select column_name from information_schema.columns where table_name = ?",
+            [ENRICHED_TABLE],
+        ).fetchall()
+    }
+    con.execute(ENRICHED_DDL)
+    if not stored or "published_day" in stored:
+        return
+    con.execute(f"alter table {ENRICHED_TABLE} add column published_day date")
+    con.execute(
+        f"""
+        update {ENRICHED_TABLE} as enriched
+        set published_day = reviews.published_day
+        from int_reviews as reviews
+        where
+            enriched.source = reviews.source
+            and enriched.target_id = reviews.target_id
+            and enriched.review_id = reviews.review_id
+        """
+    )
+    con.execute(f"delete from {ENRICHED_TABLE} where published_day is null")
 
 
 def _available(module: str) -> bool:
@@ -160,8 +193,8 @@ def read_items(lines: Iterable[str]) -> list[dict]:
 def _pending(
     con, version: str, *, start: date | None, end: date | None, everything: bool
 ) -> pd.DataFrame:
-    """Reviews to enrich: in the period when given; else those never enriched, or whose text
-    or enrichment version changed since."""
+    """Dated reviews to enrich: in the period when given; else those never enriched, or whose
+    text, day or enrichment version changed since. In day order, as they are stored."""
     where = "true"
     parameters: list = []
     if start is not None and end is not None:
@@ -170,18 +203,20 @@ def _pending(
     elif not everything:
         where = (
             "enriched.review_id is null or enriched.enrichment_version <> ? "
+            "or enriched.published_day is distinct from reviews.published_day "
             "or enriched.text_hash <> sha256(coalesce(reviews.title, '') || chr(10) || "
             "coalesce(reviews.text, ''))"
         )
         parameters = [version]
     return con.execute(
         f"""
-        select reviews.source, reviews.target_id, reviews.review_id, reviews.title,
-            reviews.text, reviews.rating, reviews.author, reviews.published_at
+        select reviews.source, reviews.target_id, reviews.review_id, reviews.published_day,
+            reviews.title, reviews.text, reviews.rating, reviews.author, reviews.published_at
         from int_reviews as reviews
         left join {ENRICHED_TABLE} as enriched
             using (source, target_id, review_id)
-        where {where}
+        where reviews.published_day is not null and ({where})
+        order by reviews.published_day, reviews.source, reviews.target_id, reviews.review_id
         """,
         parameters,
     ).df()
@@ -194,6 +229,7 @@ def _store(con, rows: pd.DataFrame, annotations: list[dict], version: str) -> No
             "source": rows["source"],
             "target_id": rows["target_id"],
             "review_id": rows["review_id"],
+            "published_day": rows["published_day"],
             "enrichment_version": version,
             "text_hash": [
                 _digest(f"{title or ''}\n{text or ''}")
@@ -238,7 +274,7 @@ def enrich(
     with connect(config) as con:
         con.execute("begin transaction")
         try:
-            con.execute(ENRICHED_DDL)
+            ensure_enriched_table(con)
             rules_path = config.nlp.problem_rules
             version = enrichment_version(rules_path)
             rows = _pending(con, version, start=start, end=end, everything=everything)

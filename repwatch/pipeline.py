@@ -1,4 +1,5 @@
-"""One day's job, step by step: crawl → check → load → transform → report → send.
+"""One day's job, step by step: crawl → check → load → transform → check quality → report
+→ send.
 
 Each step is a function that the `repwatch` command and the Airflow tasks both call, taking
 and returning plain values (paths, dates, dicts) so they can travel between Airflow tasks.
@@ -13,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from repwatch.alerts import check_alerts
 from repwatch.config import Config
 from repwatch.landing import landing_file, new_run_id
 
@@ -37,6 +39,37 @@ class DayResult:
     sent: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     transport: str | None = None
+    # Data-quality checks of the run (raw, then staging and marts).
+    quality: list[QualitySummary] = field(default_factory=list)
+    report_withheld: bool = False
+
+
+@dataclass(frozen=True)
+class QualitySummary:
+    """What one stage of data-quality checks found; stored in quality_results/quality_runs."""
+
+    run_id: str
+    stage: str  # "raw" (raw suites and volume checks) or "warehouse" (staging and marts)
+    errors: list[str]
+    warnings: list[str]
+    docs_index: str | None
+    mailed: list[str]
+
+    @property
+    def withholds_report(self) -> bool:
+        """Errors in staging or marts stop the report; raw errors only stop their rows."""
+        return self.stage == "warehouse" and bool(self.errors)
+
+    def as_dict(self) -> dict:
+        return {
+            "run_id": self.run_id,
+            "stage": self.stage,
+            "errors": list(self.errors),
+            "warnings": list(self.warnings),
+            "docs_index": self.docs_index,
+            "mailed": list(self.mailed),
+            "withholds_report": self.withholds_report,
+        }
 
 
 def crawl_targets(
@@ -126,6 +159,7 @@ class CheckedLoad:
     valid_rows: int
     quarantined_rows: int
     days: list[date]
+    quality: QualitySummary | None = None
 
 
 def check_and_load(
@@ -138,20 +172,102 @@ def check_and_load(
     """Run the quality gate on landed files and load what passes; quarantine the rest.
 
     With include_pending, files landed by an earlier run that never got loaded (it crashed
-    after crawling) are loaded too: a drop read once must not be lost with that run."""
+    after crawling) are loaded too: a drop read once must not be lost with that run.
+
+    Each source's rows are checked with its raw suite and each crawl run's volume against its
+    trailing baseline; the outcomes are stored (quality_results), written to Data Docs, and an
+    error e-mails the data engineers."""
     from repwatch.quality import check_raw_batch
-    from repwatch.warehouse import load_batch
+    from repwatch.suites import QualityRun
+    from repwatch.volume import check_volume
+    from repwatch.warehouse import connect, load_batch
 
     if include_pending:
         files = [*files, *(path for path in pending_landings(config) if path not in files)]
     batch_id = batch_id or new_run_id()
-    checked = check_raw_batch(files, now=datetime.now(UTC))
+    run = QualityRun(batch_id, config.paths.data_dir)
+    checked = check_raw_batch(files, now=datetime.now(UTC), run=run)
     # Every file read, page-reject sidecars included, so a reload replaces all their rows.
     files_read = [Path(name) for name in checked.summary["files_read"]]
     loaded = load_batch(
         config, checked.valid, checked.quarantined, batch_id=batch_id, files=files_read
     )
-    return CheckedLoad(batch_id, loaded.valid_rows, loaded.quarantined_rows, loaded.days)
+    with connect(config) as con:
+        run.outcomes += check_volume(con, batch_id, config.quality.volume)
+        quality = _record_quality(
+            config, con, run, stage="raw", days=loaded.days, quarantined=checked.summary["reasons"]
+        )
+    return CheckedLoad(batch_id, loaded.valid_rows, loaded.quarantined_rows, loaded.days, quality)
+
+
+def check_quality(
+    config: Config,
+    start: date,
+    end: date,
+    *,
+    run_id: str | None = None,
+    progress: Progress = _quiet,
+) -> QualitySummary:
+    """Validate staging (the rows of load `run_id`, else those published start..end) and the
+    marts of start..end widened to whole weeks and months; store, document and, on an error,
+    e-mail the data engineers. An error here withholds the period's report."""
+    from repwatch.suites import QualityRun, check_warehouse
+    from repwatch.warehouse import connect, widened_range
+
+    first, last = widened_range(start, end)
+    run = QualityRun(run_id or new_run_id(), config.paths.data_dir)
+    with connect(config) as con:
+        check_warehouse(con, run, first=first, last=last, batch_id=run_id)
+        quarantined = dict(
+            con.execute(
+                "select reason, count(*) from quarantine where batch_id = ? group by reason",
+                [run_id],
+            ).fetchall()
+        )
+        quality = _record_quality(
+            config, con, run, stage="warehouse", days=[first, last], quarantined=quarantined
+        )
+    _say_quality(quality, progress)
+    return quality
+
+
+def _record_quality(config: Config, con, run, *, stage: str, days, quarantined) -> QualitySummary:
+    from repwatch.quality import notify_data_engineers, quality_message
+    from repwatch.suites import store_outcomes
+
+    docs_index = run.build_docs()
+    span = (min(days), max(days)) if days else (None, None)
+    store_outcomes(con, run.run_id, stage, run.outcomes, days=span, docs_index=docs_index)
+    errors = run.errors
+    mailed = []
+    if errors:
+        for outcome in errors:
+            log.error("data quality (%s): %s", stage, outcome.describe())
+        message = quality_message(
+            run.run_id, stage, errors, quarantined=quarantined, docs_index=docs_index
+        )
+        mailed = notify_data_engineers(config, con, message)
+    return QualitySummary(
+        run_id=run.run_id,
+        stage=stage,
+        errors=[outcome.describe() for outcome in errors],
+        warnings=[outcome.describe() for outcome in run.warnings],
+        docs_index=str(docs_index) if docs_index else None,
+        mailed=mailed,
+    )
+
+
+def _say_quality(quality: QualitySummary, progress: Progress) -> None:
+    progress(
+        f"data quality ({quality.stage}): {len(quality.errors)} errors, "
+        f"{len(quality.warnings)} warnings; Data Docs: {quality.docs_index}"
+    )
+    for line in quality.errors:
+        progress(f"  error: {line}")
+    for line in quality.warnings:
+        progress(f"  warning: {line}")
+    if quality.mailed:
+        progress(f"  data-quality e-mail to {', '.join(quality.mailed)}")
 
 
 def pending_landings(config: Config) -> list[Path]:
@@ -238,7 +354,9 @@ def run_day(
     result.landed_files = crawl_for_day(config, day, progress=progress)
     loaded = _check_and_load_into(config, result, progress=progress)
     enrich_reviews(config, progress=progress)
-    transform_for_day(config, day, loaded.days, progress=progress)
+    start, end = transform_for_day(config, day, loaded.days, progress=progress)
+    _check_quality_into(config, start, end, loaded, result, progress=progress)
+    check_alerts(config, day, send=send, progress=progress)
     _report_and_send(config, day, result, send=send, resend=resend, progress=progress)
     return result
 
@@ -260,12 +378,14 @@ def backfill(
     batch.landed_files = crawl_targets(config, since=start, incremental=False, progress=progress)
     loaded = _check_and_load_into(config, batch, progress=progress)
     enrich_reviews(config, progress=progress)
-    transform_covering(config, start, end, loaded.days, progress=progress)
+    first, last = transform_covering(config, start, end, loaded.days, progress=progress)
+    _check_quality_into(config, first, last, loaded, batch, progress=progress)
+    check_alerts(config, end, start=start, send=False, progress=progress)
     results = []
     days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
     for number, day in enumerate(days, start=1):
         progress(f"[{number}/{len(days)}] report {day}")
-        day_result = DayResult(day=day)
+        day_result = DayResult(day=day, report_withheld=batch.report_withheld)
         _report_and_send(config, day, day_result, send=send, resend=resend, progress=progress)
         results.append(day_result)
     return results
@@ -275,7 +395,18 @@ def _check_and_load_into(config: Config, result: DayResult, *, progress: Progres
     loaded = check_and_load(config, result.landed_files)
     result.valid_rows, result.quarantined_rows = loaded.valid_rows, loaded.quarantined_rows
     progress(f"checked: {loaded.valid_rows} rows loaded, {loaded.quarantined_rows} quarantined")
+    if loaded.quality is not None:
+        result.quality.append(loaded.quality)
+        _say_quality(loaded.quality, progress)
     return loaded
+
+
+def _check_quality_into(
+    config: Config, start: date, end: date, loaded: CheckedLoad, result: DayResult, *, progress
+) -> None:
+    quality = check_quality(config, start, end, run_id=loaded.batch_id, progress=progress)
+    result.quality.append(quality)
+    result.report_withheld = quality.withholds_report
 
 
 def _report_and_send(
@@ -284,6 +415,9 @@ def _report_and_send(
     rendered, result.archive_path = render_report(config, day)
     progress(f"report: {result.archive_path}")
     if not send:
+        return
+    if result.report_withheld:
+        progress("report not sent: data-quality errors in staging or marts (see above)")
         return
     delivery = send_report(config, rendered, resend=resend)
     result.sent, result.skipped = list(delivery.sent), list(delivery.skipped)

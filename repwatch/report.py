@@ -21,6 +21,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from repwatch.atomic import write_atomically
 from repwatch.charts import sentiment_trend_png
 from repwatch.config import PROJECT_DIR, Config
+from repwatch.coverage import build_coverage
 
 TEMPLATES_DIR = PROJECT_DIR / "templates"
 TRAILING_DAYS = 7
@@ -142,9 +143,9 @@ def _problem_counts(con, brand: str, day: date) -> list[dict]:
         select problem, count(distinct (source, review_id)) as reviews
         from (
             select source, review_id, unnest(enriched.problems) as problem
-            from int_reviews
+            from int_reviews as reviews
             join int_reviews_enriched as enriched using (source, target_id, review_id)
-            where brand = ? and published_day = ?
+            where reviews.brand = ? and reviews.published_day = ?
         )
         group by problem
         order by reviews desc, problem
@@ -164,7 +165,7 @@ def _negative_reviews(con, brand: str, day: date, zone: ZoneInfo) -> tuple[list[
     where = (
         "from int_reviews left join int_reviews_enriched as enriched "
         "using (source, target_id, review_id) "
-        "where brand = ? and published_day = ? "
+        "where int_reviews.brand = ? and int_reviews.published_day = ? "
         "and coalesce(enriched.sentiment, int_reviews.sentiment) = 'negative'"
     )
     total = con.execute(f"select count(*) {where}", [brand, day]).fetchone()[0]
@@ -305,6 +306,7 @@ def build_daily_context(con, config: Config, day: date) -> dict:
         "brands": brands,
         "comparison": comparison,
         "completeness": _completeness(con, day_start, config.timezone),
+        "coverage": build_coverage(con, config, day, day),
     }
 
 

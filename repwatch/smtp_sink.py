@@ -8,7 +8,8 @@ import signal
 import socket
 import threading
 from collections.abc import Callable
-from email.parser import BytesHeaderParser
+from email.message import EmailMessage
+from email.parser import BytesHeaderParser, BytesParser
 from email.policy import default as default_policy
 from pathlib import Path
 
@@ -74,6 +75,20 @@ class SmtpSink:
     @property
     def received(self) -> list[Path]:
         return list(self._handler.received) if self._handler else []
+
+    def messages(self, report: str | None = None) -> list[EmailMessage]:
+        """The received messages, parsed; with `report` ("daily", "alert", …) only those whose
+        X-Repwatch-Report header names that report."""
+        parsed = [
+            BytesParser(policy=default_policy).parse(path.open("rb")) for path in self.received
+        ]
+        if report is None:
+            return parsed
+        return [
+            message
+            for message in parsed
+            if str(message.get("X-Repwatch-Report", "")).startswith(f"{report}/")
+        ]
 
     def start(self) -> SmtpSink:
         if self._controller is not None:

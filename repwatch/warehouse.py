@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -58,6 +58,11 @@ _MATERIALIZED = re.compile(r"^--\s*materialized:\s*(\w+)(?:\(([^)]*)\))?\s*$", r
 _UNIQUE_KEY = re.compile(r"^--\s*unique key:\s*(.+?)\s*$", re.MULTILINE)
 _WORD = re.compile(r"\w+")
 _QUARANTINE_COLUMNS = ("source", "target_id", "review_id", "reason", "payload", "file", "line")
+# A quarantined page (kept body of a page that failed to parse) versus a rejected row.
+QUARANTINE_PAGE = "page"
+QUARANTINE_ROW = "row"
+_PAGE_REASON_PREFIX = "page failed to parse"
+_REJECTS_SUFFIX = ".rejects.jsonl"
 # A crawl that ended for one of these reasons saw everything down to its `since`.
 COMPLETE_STOPS = ("empty page", "last page", "older than since")
 
@@ -71,7 +76,12 @@ create table if not exists quarantine (
     file varchar not null,
     line integer,
     batch_id varchar not null,
-    quarantined_at timestamptz not null
+    quarantined_at timestamptz not null,
+    entry_id varchar,
+    kind varchar,
+    replayed_at timestamptz,
+    replay_batch_id varchar,
+    resolution varchar
 );
 create table if not exists load_log (
     batch_id varchar not null,
@@ -219,11 +229,82 @@ def _add_new_columns(con: duckdb.DuckDBPyConnection, table: str, new: str) -> No
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    from repwatch.enrich import ENRICHED_DDL
+    from repwatch.enrich import ensure_enriched_table
 
     con.execute(_BOOKKEEPING_DDL)
+    _migrate_quarantine(con)
     # Marts read annotations when there are some; an empty table until the first enrichment.
-    con.execute(ENRICHED_DDL)
+    ensure_enriched_table(con)
+
+
+def _migrate_quarantine(con: duckdb.DuckDBPyConnection) -> None:
+    """A quarantine table from before replay gains its columns; its rows get their entry id
+    (the same as quarantine_entry_id computes) and their kind."""
+    quarantine_ddl = _BOOKKEEPING_DDL.split(";")[0].replace(
+        "create table if not exists quarantine", "create or replace temp table _quarantine_schema"
+    )
+    con.execute(quarantine_ddl)
+    _add_new_columns(con, "quarantine", "_quarantine_schema")
+    con.execute("drop table _quarantine_schema")
+    con.execute(
+        """
+        update quarantine set
+            entry_id = coalesce(entry_id, md5(file || ':' || coalesce(line, 0)::varchar)),
+            kind = coalesce(
+                kind,
+                case when file like ? and starts_with(reason, ?) then ? else ? end
+            )
+        where entry_id is null or kind is null
+        """,
+        ["%" + _REJECTS_SUFFIX, _PAGE_REASON_PREFIX, QUARANTINE_PAGE, QUARANTINE_ROW],
+    )
+
+
+def quarantine_entry_id(file: str, line: int | None, item: int | None = None) -> str:
+    """Stable id of a quarantine entry: its landing file and line, and for a record found
+    by re-parsing a quarantined page, its index in that page."""
+    key = f"{file}:{line or 0}" + (f"#{item}" if item is not None else "")
+    return hashlib.md5(key.encode("utf-8")).hexdigest()
+
+
+def quarantine_kind(file: str, reason: str) -> str:
+    is_page = file.endswith(_REJECTS_SUFFIX) and reason.startswith(_PAGE_REASON_PREFIX)
+    return QUARANTINE_PAGE if is_page else QUARANTINE_ROW
+
+
+def _quarantine_entries(rejected: pd.DataFrame) -> pd.DataFrame:
+    """Rejected rows as quarantine entries: entry id, kind, and the crawled target where the
+    line itself names none (a crawl whose every page failed has no record to take it from)."""
+    entries = rejected.copy()
+    targets = {name: _crawled_target(name) for name in entries["file"].unique()}
+    for column, position in (("source", 0), ("target_id", 1)):
+        from_stats = entries["file"].map(lambda name, at=position: targets[name][at])
+        entries[column] = entries[column].where(entries[column].notna(), from_stats)
+    pairs = list(zip(entries["file"], entries["line"], entries["reason"], strict=True))
+    entries["entry_id"] = [quarantine_entry_id(name, line) for name, line, _ in pairs]
+    entries["kind"] = [quarantine_kind(name, reason) for name, _, reason in pairs]
+    return entries
+
+
+def records_file_of(path: str | Path) -> Path:
+    """The records file a landing file belongs to (itself, or the one beside its sidecar)."""
+    path = Path(path)
+    if path.name.endswith(_REJECTS_SUFFIX):
+        return path.with_name(path.name.removesuffix(_REJECTS_SUFFIX) + ".jsonl")
+    return path
+
+
+def crawl_stats_of(path: str | Path) -> dict:
+    """The crawl statistics beside a landing file ({} when there are none)."""
+    stats_file = records_file_of(path).with_suffix(".stats.json")
+    if not stats_file.exists():
+        return {}
+    return json.loads(stats_file.read_text(encoding="utf-8"))
+
+
+def _crawled_target(path: str) -> tuple[str | None, str | None]:
+    stats = crawl_stats_of(path)
+    return stats.get("source"), stats.get("target_id")
 
 
 def sync_targets(con: duckdb.DuckDBPyConnection, config: Config) -> None:
@@ -270,9 +351,9 @@ def load_batch(
             con.execute("delete from crawl_runs where file in (select unnest(?))", [file_names])
             _record_crawl_runs(con, valid, files, batch_id)
             if len(quarantined):
-                rejected = quarantined.loc[:, list(_QUARANTINE_COLUMNS)].assign(
-                    batch_id=batch_id, quarantined_at=now
-                )
+                rejected = _quarantine_entries(
+                    quarantined.loc[:, list(_QUARANTINE_COLUMNS)]
+                ).assign(batch_id=batch_id, quarantined_at=now)
                 con.register("batch_quarantined", rejected)
                 con.execute("insert into quarantine by name select * from batch_quarantined")
                 con.unregister("batch_quarantined")
@@ -302,6 +383,216 @@ def load_batch(
             con.execute("rollback")
             raise
     return LoadResult(batch_id, len(valid), len(quarantined), days)
+
+
+def read_quarantine(
+    config: Config,
+    *,
+    source: str | None = None,
+    since: datetime | None = None,
+    reason: str | None = None,
+    include_replayed: bool = False,
+    limit: int | None = None,
+) -> list[dict]:
+    """Quarantine entries, newest first: those still quarantined, or all with
+    include_replayed; `reason` matches part of the reason, in any case."""
+    if not config.paths.warehouse.exists():
+        return []
+    conditions, values = ["true"], []
+    if not include_replayed:
+        conditions.append("replayed_at is null")
+    if source is not None:
+        conditions.append("source = ?")
+        values.append(source)
+    if since is not None:
+        conditions.append("quarantined_at >= ?")
+        values.append(since)
+    if reason:
+        conditions.append("contains(lower(reason), lower(?))")
+        values.append(reason)
+    limit_sql = f"limit {int(limit)}" if limit is not None else ""
+    with connect(config) as con:
+        ensure_schema(con)
+        cursor = con.execute(
+            f"""
+            select
+                entry_id, kind, quarantined_at, source, target_id, review_id, reason, payload,
+                file, line, batch_id, replayed_at, replay_batch_id, resolution,
+            from quarantine
+            where {" and ".join(conditions)}
+            order by quarantined_at desc, file, line, entry_id
+            {limit_sql}
+            """,
+            values,
+        )
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+@dataclass(frozen=True)
+class ReplayLoad:
+    batch_id: str
+    loaded: int  # rows now in int_reviews
+    resolved: int  # entries that left the quarantine
+    still_failing: int
+    reasons_changed: int
+    new_entries: int  # records of re-parsed pages that fail the gate
+    days: list[date]
+
+
+RESOLVED_LOADED = "loaded"
+RESOLVED_SUPERSEDED = "superseded"  # a copy from the same or a newer crawl is loaded
+RESOLVED_REPARSED = "reparsed"  # a page whose records now parse
+
+
+def apply_replay(
+    config: Config,
+    *,
+    batch_id: str,
+    valid: pd.DataFrame,
+    resolved: dict[str, str],
+    failed: dict[str, str],
+    new_entries: pd.DataFrame,
+) -> ReplayLoad:
+    """Store the outcome of a replay in one transaction.
+
+    `valid`: records that now pass the gate, with their landing `file`, `line` and the
+    `entry_id` of their quarantine entry (null for records of a re-parsed page). A record
+    whose review is already loaded from the same or a newer crawl is not loaded again (its
+    entry is resolved as superseded). `resolved`: entry id -> resolution for entries that leave
+    without a load of their own; `failed`: entry id -> the reason it fails now; `new_entries`:
+    quarantine rows for failing records of re-parsed pages, added once (by entry id).
+    Entries are marked, never deleted.
+    """
+    now = datetime.now(UTC)
+    with connect(config) as con:
+        con.execute("begin transaction")
+        try:
+            ensure_schema(con)
+            sync_targets(con, config)
+            loaded, loaded_rows, days, superseded = _load_replayed(con, valid, batch_id)
+            outcomes = pd.DataFrame(
+                [
+                    *((entry, RESOLVED_LOADED, None) for entry in loaded),
+                    *((entry, RESOLVED_SUPERSEDED, None) for entry in superseded),
+                    *((entry, resolution, None) for entry, resolution in resolved.items()),
+                    *((entry, None, reason) for entry, reason in failed.items()),
+                ],
+                columns=["entry_id", "resolution", "reason"],
+                dtype=object,
+            )
+            con.register("replay_outcomes", outcomes)
+            resolved_count = con.execute(
+                """
+                update quarantine set
+                    replayed_at = ?, replay_batch_id = ?, resolution = outcome.resolution
+                from replay_outcomes as outcome
+                where quarantine.entry_id = outcome.entry_id
+                    and outcome.resolution is not null
+                    and quarantine.replayed_at is null
+                """,
+                [now, batch_id],
+            ).fetchone()[0]
+            changed = con.execute(
+                """
+                update quarantine set reason = outcome.reason
+                from replay_outcomes as outcome
+                where quarantine.entry_id = outcome.entry_id
+                    and outcome.reason is not null
+                    and quarantine.replayed_at is null
+                    and quarantine.reason is distinct from outcome.reason
+                """
+            ).fetchone()[0]
+            con.unregister("replay_outcomes")
+            added = 0
+            if len(new_entries):
+                con.register(
+                    "replay_new_entries",
+                    new_entries.assign(batch_id=batch_id, quarantined_at=now),
+                )
+                added = con.execute(
+                    """
+                    insert into quarantine by name
+                    select * from replay_new_entries
+                    where entry_id not in (select entry_id from quarantine)
+                    """
+                ).fetchone()[0]
+                con.unregister("replay_new_entries")
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+    return ReplayLoad(
+        batch_id=batch_id,
+        loaded=loaded_rows,
+        resolved=int(resolved_count),
+        still_failing=len(failed),
+        reasons_changed=int(changed),
+        new_entries=int(added),
+        days=days,
+    )
+
+
+def _load_replayed(
+    con: duckdb.DuckDBPyConnection, valid: pd.DataFrame, batch_id: str
+) -> tuple[list[str], int, list[date], list[str]]:
+    """Load the replayed records not superseded by a loaded copy: (entry ids loaded, rows
+    loaded, days touched, entry ids superseded)."""
+    if not len(valid):
+        return [], 0, [], []
+    con.register("replay_valid", valid)
+    key = "source, target_id, review_id"
+    if _table_exists(con, "int_reviews"):
+        con.execute(
+            """
+            create or replace temp table replay_superseded as
+            select *
+            from replay_valid as replayed
+            where exists (
+                select 1
+                from int_reviews as loaded
+                where loaded.source = replayed.source
+                    and loaded.target_id = replayed.target_id
+                    and loaded.review_id = replayed.review_id
+                    and loaded.crawled_at >= try_cast(replayed.crawled_at as timestamptz)
+            )
+            """
+        )
+    else:
+        con.execute("create or replace temp table replay_superseded as from replay_valid limit 0")
+    con.execute(
+        f"""
+        create or replace temp table batch_valid as
+        select * exclude (entry_id) from replay_valid
+        anti join replay_superseded using ({key})
+        """
+    )
+    entries_of = "select distinct entry_id from {} where entry_id is not null order by 1"
+    loaded = [
+        row[0]
+        for row in con.execute(
+            entries_of.format(f"replay_valid anti join replay_superseded using ({key})")
+        ).fetchall()
+    ]
+    superseded = [row[0] for row in con.execute(entries_of.format("replay_superseded")).fetchall()]
+    days: list[date] = []
+    rows = con.execute("select count(*) from batch_valid").fetchone()[0]
+    if rows:
+        con.execute("create or replace temp table batch_meta as select ? as batch_id", [batch_id])
+        for name in LOAD_MODELS:
+            materialize(con, Model.load(name))
+        days = [
+            row[0]
+            for row in con.execute(
+                "select distinct published_day from int_reviews "
+                "where batch_id = ? and published_day is not null order by 1",
+                [batch_id],
+            ).fetchall()
+        ]
+    con.execute("drop table batch_valid")
+    con.execute("drop table replay_superseded")
+    con.unregister("replay_valid")
+    return loaded, rows, days, superseded
 
 
 def _record_crawl_runs(
@@ -451,6 +742,12 @@ def _set_metric_settings(con: duckdb.DuckDBPyConnection, config: Config) -> None
     )
 
 
+def _readers(model: Model, models: list[Model]) -> int:
+    """How many of `models` read `model`."""
+    name = re.compile(rf"\b{model.name}\b")
+    return sum(1 for other in models if other is not model and name.search(other.sql))
+
+
 @dataclass(frozen=True)
 class TransformResult:
     requested: tuple[date, date]
@@ -458,11 +755,26 @@ class TransformResult:
     recomputed: tuple[date, date]
 
 
-def transform_period(config: Config, start: date, end: date) -> TransformResult | None:
+def transform_period(
+    config: Config, start: date, end: date, *, models: Collection[str] | None = None
+) -> TransformResult | None:
     """Recompute every period model for the days start..end (widened to whole weeks and
-    months) in one set-based pass and one transaction; None before anything was loaded."""
+    months) in one set-based pass and one transaction; None before anything was loaded.
+
+    `models` limits the run to some of PERIOD_MODELS (to time or debug a mart; the others keep
+    their rows); the temp models are built anyway, as the marts read them. A temp model that
+    at most one model of the run reads is a view, inlined into that model, so that only the
+    columns it uses are computed."""
     if end < start:
         raise ValueError(f"period ends ({end}) before it starts ({start})")
+    unknown = sorted(set(models or ()) - set(PERIOD_MODELS))
+    if unknown:
+        raise ValueError(f"not period models: {', '.join(unknown)}")
+    selected = [
+        model
+        for model in (Model.load(name) for name in PERIOD_MODELS)
+        if models is None or model.name in models or model.materialized == "temp"
+    ]
     first, last = widened_range(start, end)
     with connect(config) as con:
         con.execute("begin transaction")
@@ -475,8 +787,11 @@ def transform_period(config: Config, start: date, end: date) -> TransformResult 
             con.execute("set variable period_end = ?::date", [last])
             _set_metric_settings(con, config)
             con.execute((TRANSFORMS_DIR / MACROS_FILE).read_text(encoding="utf-8"))
-            for name in PERIOD_MODELS:
-                materialize(con, Model.load(name))
+            for model in selected:
+                if model.materialized == "temp" and _readers(model, selected) < 2:
+                    con.execute(f"create or replace temp view {model.name} as {model.sql}")
+                else:
+                    materialize(con, model)
             con.execute("commit")
         except BaseException:
             con.execute("rollback")

@@ -7,8 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from email import policy
-from email.parser import BytesParser
 from pathlib import Path
 
 import duckdb
@@ -129,8 +127,6 @@ def test_airflow_dags_test_runs_the_day_end_to_end(demo_env, tmp_path):
     assert reviews > 0 and negative > 0
 
     recipients = [r.email for r in demo_env.config.reports.daily.recipients]
-    received = [
-        BytesParser(policy=policy.default).parse(path.open("rb")) for path in demo_env.sink.received
-    ]
+    received = demo_env.sink.messages("daily")
     assert sorted(m["To"].addresses[0].addr_spec for m in received) == sorted(recipients)
     assert all(day in str(m["Subject"]) for m in received)

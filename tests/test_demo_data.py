@@ -67,8 +67,24 @@ def test_same_seed_same_warehouse_other_seed_other_warehouse(generated, tmp_path
 
 
 def test_counts_and_range(generated):
-    for table in ("stg_reviews", "int_reviews", "int_reviews_enriched"):
+    for table in ("stg_reviews", "int_reviews"):
         assert _one(generated, f"select count(*) from {table}") == ITEMS
+    undated = _one(generated, "select count(*) from int_reviews where published_day is null")
+    assert undated > 0
+    # Every dated item is enriched, filed under its day; undated ones wait for a date.
+    assert (
+        _one(
+            generated,
+            """
+        select count(*)
+        from int_reviews as reviews
+        inner join int_reviews_enriched as enriched
+            using (source, target_id, review_id, published_day)
+        """,
+        )
+        == _one(generated, "select count(*) from int_reviews_enriched")
+        == ITEMS - undated
+    )
     first, last = _one(generated, "select min(published_day), max(published_day) from int_reviews")
     assert (first, last) == (FIRST_DAY, LAST_DAY)
     configured = {(brand.name, source.source) for brand, source, _ in generated.targets()}
@@ -79,6 +95,18 @@ def test_counts_and_range(generated):
     )
     assert set(record_types) == {"review", "mention", "complaint", "survey"}
     assert record_types["review"] > ITEMS / 2
+
+
+def test_loading_in_runs_of_days_gives_the_same_warehouse_in_day_order(generated, tmp_path):
+    in_runs = _with_data_dir(generated, tmp_path / "runs")
+    generate(in_runs, items=ITEMS, days=DAYS, last_day=LAST_DAY, seed=7, chunk_items=ITEMS // 7)
+    assert _contents(in_runs) == _contents(generated)
+    assert _one(in_runs, "select count(*) from stg_reviews") < ITEMS / 3, "the last run only"
+    # Stored in day order, so that a scan of a few days skips the rest of the table.
+    for table in ("int_reviews", "int_reviews_enriched"):
+        days = [day for (day,) in _query(in_runs, f"select published_day from {table}")]
+        dated = [day for day in days if day is not None]
+        assert dated == sorted(dated)
 
 
 def test_refuses_to_overwrite_a_warehouse_unless_asked(generated, tmp_path):

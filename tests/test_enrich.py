@@ -9,7 +9,14 @@ from datetime import date
 
 import duckdb
 
-from repwatch.enrich import ENRICHED_TABLE, classify, enrich, enrichment_version, read_items
+from repwatch.enrich import (
+    ENRICHED_DDL,
+    ENRICHED_TABLE,
+    classify,
+    enrich,
+    enrichment_version,
+    read_items,
+)
 from repwatch.warehouse import load_batch
 from tests.test_warehouse import EMPTY_QUARANTINE, ROWS, _frame
 
@@ -57,6 +64,9 @@ def test_classify_command_writes_one_json_line_per_input():
     assert [line["sentiment"] for line in lines] == ["positive", "negative"]
 
 
+DATED_ROWS = [row for row in ROWS if row["published_at"]]
+
+
 def _enriched(config):
     with duckdb.connect(str(config.paths.warehouse), read_only=True) as con:
         return con.execute(
@@ -65,9 +75,17 @@ def _enriched(config):
         ).fetchall()
 
 
+def _days(config) -> dict[str, date]:
+    with duckdb.connect(str(config.paths.warehouse), read_only=True) as con:
+        return dict(
+            con.execute(f"select review_id, published_day from {ENRICHED_TABLE}").fetchall()
+        )
+
+
 def test_new_reviews_are_enriched_once_and_again_when_their_text_changes(config):
     load_batch(config, _frame(ROWS), EMPTY_QUARANTINE, batch_id="b1", files=[])
-    assert enrich(config) == len(ROWS)
+    assert 0 < len(DATED_ROWS) < len(ROWS)
+    assert enrich(config) == len(DATED_ROWS)
     first = _enriched(config)
     assert {row[1] for row in first} == {enrichment_version()}
     assert enrich(config) == 0, "nothing new: nothing redone"
@@ -77,6 +95,64 @@ def test_new_reviews_are_enriched_once_and_again_when_their_text_changes(config)
     assert enrich(config) == 1
     after = dict((row[0], row) for row in _enriched(config))
     assert after["1"][3] != dict((row[0], row) for row in first)["1"][3]
+
+
+def test_annotations_are_filed_under_the_reviews_day_and_follow_it(config):
+    load_batch(config, _frame(ROWS), EMPTY_QUARANTINE, batch_id="b1", files=[])
+    enrich(config)
+    assert _days(config) == {
+        row["review_id"]: date.fromisoformat(row["published_at"][:10]) for row in DATED_ROWS
+    }, "every dated review, under its day (UTC here); the undated one waits"
+
+    # The site corrects a date, and the undated review gets one: both are (re)enriched.
+    moved = {**ROWS[0], "published_at": "2026-11-18T08:00:00Z"}
+    dated = {**ROWS[7], "published_at": "2026-11-17T08:00:00Z", "date_precision": "exact"}
+    assert dated["review_id"] not in _days(config)
+    load_batch(config, _frame([moved, dated]), EMPTY_QUARANTINE, batch_id="b2", files=[])
+    assert enrich(config) == 2
+    days = _days(config)
+    assert (days[moved["review_id"]], days[dated["review_id"]]) == (
+        date(2026, 11, 18),
+        date(2026, 11, 17),
+    )
+
+
+def test_a_table_from_before_days_gets_them(config):
+    from repwatch.warehouse import connect, ensure_schema
+
+    load_batch(config, _frame(ROWS), EMPTY_QUARANTINE, batch_id="b1", files=[])
+    with connect(config) as con:
+        # The table as enrichment stored it before annotations had a day: every review,
+        # the undated one too.
+        con.execute(f"drop table {ENRICHED_TABLE}")
+        con.execute(ENRICHED_DDL.replace("    published_day date,\n", ""))
+        con.execute(
+            f"""
+            insert into {ENRICHED_TABLE} by name
+            select source, target_id, review_id, 'old' as enrichment_version,
+                'hash' as text_hash, 'en' as language, coalesce(sentiment, 'neutral') as sentiment,
+                0 as sentiment_score,
+                'neutral' as text_sentiment, 0 as text_score, false as rating_disagreement,
+                [] as problems, [] as flags, [] as terms, now() as enriched_at
+            from int_reviews
+            """
+        )
+        assert "published_day" not in _column_names(con)
+        ensure_schema(con)
+        assert "published_day" in _column_names(con)
+    assert _days(config) == {
+        row["review_id"]: date.fromisoformat(row["published_at"][:10]) for row in DATED_ROWS
+    }
+
+
+def _column_names(con) -> set[str]:
+    return {
+        name
+        for (name,) in con.execute(
+            "select column_name from information_schema.columns where table_name = ?",
+            [ENRICHED_TABLE],
+        ).fetchall()
+    }
 
 
 def test_reenrich_redoes_a_range_of_days(config):

@@ -203,9 +203,15 @@ def _annotate(config: Config, items: list[dict], annotations: dict) -> None:
         )
     with duckdb.connect(str(config.paths.warehouse)) as con:
         con.register("annotations", pd.DataFrame(rows))
+        # filed under the review's day, as the enrichment stores them
         con.execute(
-            "insert or replace into int_reviews_enriched by name "
-            "select * replace (dimensions::json as dimensions) from annotations"
+            """
+            insert or replace into int_reviews_enriched by name
+            select annotations.* replace (dimensions::json as dimensions), reviews.published_day
+            from annotations
+            inner join int_reviews as reviews
+                using (source, target_id, review_id)
+            """
         )
 
 
@@ -915,6 +921,51 @@ def test_an_interrupted_run_leaves_the_previous_state_and_a_rerun_completes(conf
     # the same as recomputing everything
     transform_period(config, FIRST, LAST)
     assert _contents(config) == after
+
+
+def test_annotations_stored_without_their_day_are_read_all_the_same(config):
+    filed_by_day = _contents(config)
+    with duckdb.connect(str(config.paths.warehouse)) as con:
+        con.execute("update int_reviews_enriched set published_day = null")
+    transform_period(config, FIRST, LAST)
+    assert _contents(config) == filed_by_day
+
+
+def test_a_run_of_some_models_leaves_the_others_alone(config):
+    before = _contents(config)
+    with duckdb.connect(str(config.paths.warehouse)) as con:
+        con.execute("update mart_brand_kpis set reviews = -1")
+        con.execute("update mart_top_terms set items = -1")
+    transform_period(config, FIRST, LAST, models=["mart_brand_kpis"])
+    assert _contents(config)["mart_brand_kpis"] == before["mart_brand_kpis"]
+    assert _query(config, "select distinct items from mart_top_terms") == [{"items": -1}]
+    with pytest.raises(ValueError, match="not period models: mart_nothing"):
+        transform_period(config, FIRST, LAST, models=["mart_nothing"])
+
+
+@pytest.mark.parametrize("which", ["config", "random_config"])
+def test_the_benchmarks_pandas_peer_computes_the_marts_figures(which, request):
+    from repwatch.bench.metrics import core_metrics_differences
+
+    assert core_metrics_differences(request.getfixturevalue(which)) == []
+
+
+def test_the_benchmarks_check_of_its_pandas_peer_sees_a_difference(config):
+    from repwatch.bench.metrics import core_metrics_differences, pandas_core_metrics
+
+    day = pandas_core_metrics(config).set_index(["day", "brand", "source"])
+    acme_on_the_19th = day.loc[(pd.Timestamp(2026, 11, 19), ACME, "appstore")]
+    # a4 4, a5 3, a8 1 (a6 unrated, a7 an ad): as test_review_figures_of_one_day has it
+    assert acme_on_the_19th["reviews"] == 4
+    assert acme_on_the_19th["csat"] == _approx(100 / 3)
+    # A mart figure changed by one review: the check sees it.
+    with duckdb.connect(str(config.paths.warehouse)) as con:
+        con.execute(
+            "update mart_brand_kpis set csat = 50 where grain = 'day' "
+            "and period_start = '2026-11-19' and brand = ? and source = 'appstore'",
+            [ACME],
+        )
+    assert len(core_metrics_differences(config)) == 1
 
 
 def test_a_range_leaves_the_periods_outside_it_alone(config):

@@ -7,17 +7,11 @@ import json
 import subprocess
 import sys
 from datetime import UTC, timedelta
-from email import policy
-from email.parser import BytesParser
 
 import duckdb
 
 from repwatch.demo_site.catalog import reviews_for
 from repwatch.pipeline import backfill, run_day
-
-
-def _messages(sink):
-    return [BytesParser(policy=policy.default).parse(path.open("rb")) for path in sink.received]
 
 
 def _mart(config):
@@ -79,7 +73,7 @@ def test_demo_day_end_to_end(demo_env):
                 select source, review_id, unnest(enriched.problems) as problem
                 from int_reviews join int_reviews_enriched as enriched
                     using (source, target_id, review_id)
-                where brand = 'Acme Shop' and published_day = ?
+                where int_reviews.brand = 'Acme Shop' and int_reviews.published_day = ?
             )
             group by problem
             """,
@@ -89,7 +83,7 @@ def test_demo_day_end_to_end(demo_env):
     assert negative > 2 * previous_week, "the planted surge is visible in the mart"
     expected_negative = negative
 
-    messages = _messages(demo_env.sink)
+    messages = demo_env.sink.messages("daily")
     recipients = sorted(r.email for r in config.reports.daily.recipients)
     assert sorted(m["To"].addresses[0].addr_spec for m in messages) == recipients
     for message in messages:
@@ -168,7 +162,7 @@ def test_cli_run_with_no_smtp_host_writes_the_outbox(demo_env, tmp_path):
         text=True,
     )
     assert done.returncode == 0, done.stderr
-    outbox = sorted((demo_env.data_dir / "outbox").glob("*.eml"))
+    outbox = sorted((demo_env.data_dir / "outbox").glob("daily-*.eml"))
     assert len(outbox) == len(demo_env.config.reports.daily.recipients)
     assert demo_env.sink.received == []
 

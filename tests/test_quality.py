@@ -94,7 +94,7 @@ def test_clean_batch_is_all_valid(tmp_path: Path) -> None:
         "file",
         "line",
     ]
-    assert result.gx_result.success is True
+    assert all(gx.success for gx in result.gx_results.values())
     assert result.summary["gx_success"] is True
     assert result.summary["warnings"] == []
     assert list(result.valid.columns) == [*RECORD_FIELDS, "file", "line"]
@@ -446,3 +446,30 @@ def test_importing_the_module_does_not_import_great_expectations() -> None:
         [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True
     )
     assert completed.stdout.strip() == "False"
+
+
+def test_lines_off_the_fast_path_are_checked_alike(tmp_path: Path) -> None:
+    landed_raw = b'{"id": {"label": "same"},  "note": "\\u4e2d"}'
+    well_formed = _line(_record("fast", raw=None)).replace(b'"raw": null', b'"raw": ' + landed_raw)
+    lines = [
+        well_formed,
+        _line({**_record("unknown-field"), "app_version": "1.2"}),
+        _line(_record("huge", likes=2**70)),
+        _line(_record("flag", rating=True)),
+        _line(_record("listed-author", author=["a", "b"])),
+        _line(_record("extra-list", extra=[1])),
+    ]
+    landed = _write(tmp_path / "run.us.jsonl", lines)
+
+    result = check_raw_batch([landed], now=NOW)
+
+    assert list(result.valid["review_id"]) == ["fast", "unknown-field"]
+    assert result.valid["raw"].iloc[0] == landed_raw.decode()  # the payload as landed
+    assert json.loads(result.valid["raw"].iloc[1]) == _record("unknown-field")["raw"]
+    assert result.summary["unexpected_fields"] == ["app_version"]
+    assert list(result.quarantined["reason"]) == [
+        "likes is not an integer",
+        "rating is not an integer",
+        "author is not a string",
+        "extra is not an object",
+    ]

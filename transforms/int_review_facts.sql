@@ -47,20 +47,45 @@ shared_sources as (
     having count(distinct target_id) > 1
 ),
 
+-- the items such targets found both (few: a count finds them faster than ranking all rows)
+found_twice as (
+    select
+        brand,
+        source,
+        review_id,
+    from in_range
+    semi join shared_sources
+        using (brand, source)
+    group by brand, source, review_id
+    having count(*) > 1
+),
+
 items as (
     select in_range.*
     from in_range
-    anti join shared_sources
-        using (brand, source)
+    anti join found_twice
+        using (brand, source, review_id)
     union all
     -- an item two targets of one brand found counts once: the newest crawl wins
     select in_range.*
     from in_range
-    semi join shared_sources
-        using (brand, source)
+    semi join found_twice
+        using (brand, source, review_id)
     qualify row_number() over (
         partition by brand, source, review_id order by crawled_at desc, target_id
     ) = 1
+),
+
+-- the annotations of the same days, found by their day so that the scan skips the others
+-- (an annotation stored without its day is read too, only slower)
+enrichment as (
+    select *
+    from int_reviews_enriched
+    where
+        published_day
+        between getvariable('period_start') - getvariable('overdue_window_days')
+        and getvariable('period_end')
+        or published_day is null
 ),
 
 with_enrichment as (
@@ -84,7 +109,7 @@ with_enrichment as (
         items.reply_at,
         items.likes,
     from items
-    left join int_reviews_enriched as enrichment
+    left join enrichment
         using (source, target_id, review_id)
 ),
 
@@ -98,10 +123,11 @@ facts as (
         ) as exclusion_flags,
         len(exclusion_flags) > 0 as excluded,
         sentiment = 'negative' as is_negative,
-        -- a reply stamped before its review (clock skew between sites) counts as immediate
+        -- a reply stamped before its review (clock skew between sites) counts as immediate;
+        -- epoch seconds, as a difference of timestamptz depends on the session's time zone
         case
             when record_type = 'review' and reply_at is not null
-                then greatest(epoch(reply_at - published_at) / 3600, 0)
+                then greatest((epoch(reply_at) - epoch(published_at)) / 3600, 0)
         end as first_response_hours,
         coalesce(first_response_hours <= getvariable('sla_hours'), false) as replied_within_sla,
     from with_enrichment

@@ -37,3 +37,13 @@ create or replace temp macro wilson_lower_bound(successes, trials) as
             )
         ) / (1 + 1.96 ^ 2 / trials)
     end;
+
+-- The first and last day any configured event's windows may cover (mart_event_effects):
+-- constants of the config, so that scans skip the other days; null without events.
+create or replace temp macro event_days_first() as
+    list_min(list_transform(getvariable('events'), lambda event: event.date - event.window_days));
+
+create or replace temp macro event_days_last() as
+    list_max(
+        list_transform(getvariable('events'), lambda event: event.date + event.window_days - 1)
+    );

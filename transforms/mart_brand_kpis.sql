@@ -47,6 +47,10 @@ daily as (
         count(reply_at) filter (where is_review) as replied_reviews,
         count(*) filter (where is_review and is_negative and replied_within_sla)
             as negative_replied_within_sla,
+        -- quantiles do not add up over days: the times themselves go on to weeks and months
+        list(first_response_hours) filter (
+            where is_review and first_response_hours is not null
+        ) as response_hours,
     from facts
     group by grouping sets (
         (published_day, brand, is_competitor, source),
@@ -96,6 +100,8 @@ aggregated as (
         sum(mention_negative)::bigint as mention_negative,
         sum(replied_reviews)::bigint as replied_reviews,
         sum(negative_replied_within_sla)::bigint as negative_replied_within_sla,
+        list_aggregate(flatten(list(response_hours)), 'quantile_cont', [0.5, 0.9])
+            as response_hour_quantiles,
         -- the rating on 0-1, (rating - 1) / 4, averaged with the recency weights (summed as
         -- decimals: a sum of doubles depends on the order threads add them in)
         sum((recency_weight * (rating_sum - rated_reviews) / 4)::decimal(38, 12))
@@ -103,34 +109,6 @@ aggregated as (
             as recency_weighted_rating,
     from daily_in_periods
     group by grain, period_start, period_end, brand, is_competitor, source
-),
-
--- quantiles do not add up over days: these read the replied reviews themselves
-response_times_in_periods as (
-    select
-        grains.grain,
-        period_start_of(grains.grain, facts.published_day) as period_start,
-        period_end_of(grains.grain, period_start) as period_end,
-        facts.brand,
-        facts.source,
-        facts.first_response_hours,
-    from facts
-    cross join (values ('day'), ('week'), ('month')) as grains (grain)
-    where
-        facts.is_review
-        and facts.first_response_hours is not null
-        and recomputed(period_start, period_end)
-),
-
-response_times as (
-    select
-        grain,
-        period_start,
-        brand,
-        coalesce(source, 'all') as source,
-        quantile_cont(first_response_hours, [0.5, 0.9]) as hours,
-    from response_times_in_periods
-    group by grouping sets ((grain, period_start, brand, source), (grain, period_start, brand))
 ),
 
 satisfaction as (
@@ -149,8 +127,8 @@ satisfaction as (
 with_rates as (
     select
         aggregated.*,
-        response_times.hours[1] as first_response_median_hours,
-        response_times.hours[2] as first_response_p90_hours,
+        response_hour_quantiles[1] as first_response_median_hours,
+        response_hour_quantiles[2] as first_response_p90_hours,
         100 * (rating_4 + rating_5) / nullif(rated_reviews, 0) as csat,
         case
             when rated_reviews > 0 then (
@@ -171,8 +149,6 @@ with_rates as (
         satisfaction.satisfaction_index,
     from aggregated
     left join satisfaction
-        using (grain, period_start, brand, source)
-    left join response_times
         using (grain, period_start, brand, source)
 ),
 

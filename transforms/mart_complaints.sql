@@ -37,10 +37,13 @@ complaints_in_periods as (
         period_end_of(grains.grain, period_start) as period_end,
         complaints.*,
         -- a resolution stamped before its ticket (a typo in the export) counts as immediate
-        -- (greatest() skips nulls, so unresolved tickets are kept out explicitly)
+        -- (greatest() skips nulls, so unresolved tickets are kept out explicitly); epoch
+        -- seconds, as a difference of timestamptz depends on the session's time zone
         case
             when complaints.resolved_at is not null
-                then greatest(epoch(complaints.resolved_at - complaints.published_at) / 3600, 0)
+                then greatest(
+                    (epoch(complaints.resolved_at) - epoch(complaints.published_at)) / 3600, 0
+                )
         end as resolution_hours,
     from complaints
     cross join (values ('day'), ('week'), ('month')) as grains (grain)

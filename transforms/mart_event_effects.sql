@@ -51,6 +51,16 @@ windows as (
     cross join data_end
 ),
 
+-- the annotations of the days any event may need (constants of the config, so that the scan
+-- skips the other days); an annotation stored without its day is read too, only slower
+annotations as (
+    select *
+    from int_reviews_enriched
+    where
+        published_day between event_days_first() and event_days_last()
+        or published_day is null
+),
+
 items as (
     select
         reviews.brand,
@@ -69,11 +79,11 @@ items as (
             )
         ) > 0 as excluded,
     from int_reviews as reviews
-    left join int_reviews_enriched as enriched
+    left join annotations as enriched
         using (source, target_id, review_id)
     where
         reviews.record_type in ('review', 'complaint')
-        and reviews.published_day is not null
+        and reviews.published_day between event_days_first() and event_days_last()
         and reviews.brand in (select windows.brand from windows)
         and reviews.published_day between (select min(windows.before_first_day) from windows)
         and (select max(windows.after_last_day) from windows)

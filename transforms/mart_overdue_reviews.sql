@@ -12,35 +12,39 @@ with
 
 negative_reviews as (
     select
-        facts.brand,
-        facts.source,
-        facts.review_id,
-        facts.target_id,
-        facts.published_at,
-        facts.published_day,
-        facts.published_at + getvariable('sla_hours') * interval 1 hour as due_at,
-        facts.reply_at,
-        facts.rating,
-        facts.problems,
-        reviews.url,
-        reviews.title,
-        reviews.text,
-        reviews.author,
-    from int_review_facts as facts
-    inner join int_reviews as reviews
-        using (source, target_id, review_id)
+        brand,
+        source,
+        review_id,
+        target_id,
+        published_at,
+        published_day,
+        published_at + getvariable('sla_hours') * interval 1 hour as due_at,
+        reply_at,
+        rating,
+        problems,
+    from int_review_facts
     where
-        facts.published_day
+        published_day
         between getvariable('period_start') - getvariable('overdue_window_days')
         and getvariable('period_end')
-        -- the same days again: lets the scan of int_reviews skip the rest
-        and reviews.published_day
-        between getvariable('period_start') - getvariable('overdue_window_days')
-        and getvariable('period_end')
-        and facts.record_type = 'review'
-        and facts.is_negative
-        and not facts.excluded
-        and not facts.is_competitor
+        and record_type = 'review'
+        and is_negative
+        and not excluded
+        and not is_competitor
+),
+
+-- the days of the range that have ended in the data, and the moment each one ends
+as_of_days as (
+    select
+        day::date as as_of_day,
+        timezone(getvariable('report_timezone'), (day::date + 1)::timestamp) as as_of_at,
+    from range(
+        getvariable('period_start')::timestamp,
+        (
+            least(getvariable('period_end'), (select max(published_day) from int_reviews)) + 1
+        )::timestamp,
+        interval 1 day
+    ) as days (day)
 ),
 
 -- every day whose list a review may be on: the day it was published and the window after
@@ -59,29 +63,61 @@ on_days as (
 
 overdue as (
     select
-        as_of_day,
-        timezone(getvariable('report_timezone'), (as_of_day + 1)::timestamp) as as_of_at,
-        brand,
+        on_days.*,
+        as_of_days.as_of_at,
+    from on_days
+    inner join as_of_days
+        using (as_of_day)
+    where
+        on_days.due_at <= as_of_days.as_of_at
+        and (on_days.reply_at is null or on_days.reply_at > as_of_days.as_of_at)
+),
+
+-- the texts of the negative reviews, once each
+review_texts as (
+    select
         source,
-        review_id,
         target_id,
-        published_at,
-        due_at,
-        epoch(as_of_at - due_at) / 3600 as hours_overdue,
-        rating,
-        problems,
+        review_id,
         url,
         title,
         text,
         author,
+    from int_reviews
+    semi join negative_reviews
+        using (source, target_id, review_id)
+    -- the reviews' days again: lets the scan of int_reviews skip the rest
+    where
+        published_day
+        between getvariable('period_start') - getvariable('overdue_window_days')
+        and getvariable('period_end')
+),
+
+with_texts as (
+    select
+        overdue.as_of_day,
+        overdue.as_of_at,
+        overdue.brand,
+        overdue.source,
+        overdue.review_id,
+        overdue.target_id,
+        overdue.published_at,
+        overdue.due_at,
+        -- epoch seconds, as a difference of timestamptz depends on the session's time zone
+        (epoch(overdue.as_of_at) - epoch(overdue.due_at)) / 3600 as hours_overdue,
+        overdue.rating,
+        overdue.problems,
+        review_texts.url,
+        review_texts.title,
+        review_texts.text,
+        review_texts.author,
         'overdue_reviews.v1' as metric_version,
         getvariable('metric_settings') as metric_settings,
-    from on_days
-    where
-        as_of_day between getvariable('period_start') and getvariable('period_end')
-        and as_of_day <= (select max(published_day) from int_reviews)
-        and due_at <= as_of_at
-        and (reply_at is null or reply_at > as_of_at)
+    from overdue
+    -- every overdue review has its texts: a left join only keeps the optimizer from joining
+    -- the texts before the days have cut the rows down
+    left join review_texts
+        using (source, target_id, review_id)
 )
 
-select * from overdue
+select * from with_texts

@@ -13,10 +13,12 @@ with
 sentiment_items as (
     select
         brand,
-        is_competitor,
         published_day,
         sentiment,
-        terms,
+        -- each term once (its first place); lists are short, so this beats list_distinct's
+        -- hashing several times over
+        list_filter(terms, lambda term, position: list_position(terms, term) = position)
+            as distinct_terms,
     from int_review_facts
     where
         published_day between getvariable('period_start') and getvariable('period_end')
@@ -28,52 +30,107 @@ sentiment_items as (
 daily_terms as (
     select
         brand,
-        is_competitor,
         published_day,
         sentiment,
         term,
         count(*) as items,
     from (
         select
-            * exclude (terms),
-            unnest(list_distinct(terms)) as term,
+            * exclude (distinct_terms),
+            unnest(distinct_terms) as term,
         from sentiment_items
     ) as item_terms
     -- a brand's own name is in nearly every mention of it and says nothing
     anti join metric_brand_terms as own_name
         using (brand, term)
-    group by all
+    group by brand, published_day, sentiment, term
 ),
 
+-- a day's counts are its own; weeks and months add their days up
 period_terms as (
     select
-        grains.grain,
-        period_start_of(grains.grain, daily_terms.published_day) as period_start,
-        period_end_of(grains.grain, period_start) as period_end,
-        daily_terms.brand,
-        daily_terms.is_competitor,
-        daily_terms.sentiment,
-        daily_terms.term,
-        sum(daily_terms.items)::bigint as items,
+        'day' as grain,
+        published_day as period_start,
+        brand,
+        sentiment,
+        term,
+        items,
     from daily_terms
-    cross join (values ('day'), ('week'), ('month')) as grains (grain)
-    where recomputed(period_start, period_end)
-    group by all
+    union all
+    select
+        'week' as grain,
+        period_start_of('week', published_day) as period_start,
+        brand,
+        sentiment,
+        term,
+        sum(items)::bigint as items,
+    from daily_terms
+    group by period_start, brand, sentiment, term
+    union all
+    select
+        'month' as grain,
+        period_start_of('month', published_day) as period_start,
+        brand,
+        sentiment,
+        term,
+        sum(items)::bigint as items,
+    from daily_terms
+    group by period_start, brand, sentiment, term
+),
+
+-- each list's last-place count: only terms counted at least that often can be on the list,
+-- and they are few (most terms of a period come up once or twice), so only they are ranked
+cutoffs as (
+    select
+        grain,
+        period_start,
+        brand,
+        sentiment,
+        list_last(max(items, getvariable('top_terms'))) as cutoff,
+    from period_terms
+    group by grain, period_start, brand, sentiment
 ),
 
 top_terms as (
     select
-        period_terms.*,
+        period_terms.grain,
+        period_terms.period_start,
+        period_end_of(period_terms.grain, period_terms.period_start) as period_end,
+        period_terms.brand,
+        period_terms.sentiment,
+        period_terms.term,
+        period_terms.items,
         row_number() over (
-            partition by grain, period_start, brand, sentiment order by items desc, term
+            partition by
+                period_terms.grain,
+                period_terms.period_start,
+                period_terms.brand,
+                period_terms.sentiment
+            order by period_terms.items desc, period_terms.term
         ) as rank,
     from period_terms
+    inner join cutoffs
+        on
+            period_terms.grain = cutoffs.grain
+            and period_terms.period_start = cutoffs.period_start
+            and period_terms.brand = cutoffs.brand
+            and period_terms.sentiment = cutoffs.sentiment
+            and period_terms.items >= cutoffs.cutoff
+    where recomputed(period_terms.period_start, period_end)
     qualify rank <= getvariable('top_terms')
 ),
 
 with_shares as (
     select
-        top_terms.*,
+        top_terms.grain,
+        top_terms.period_start,
+        top_terms.period_end,
+        top_terms.brand,
+        kpis.is_competitor,
+        top_terms.sentiment,
+        top_terms.term,
+        top_terms.items,
+        top_terms.rank,
         top_terms.items / if(
             top_terms.sentiment = 'positive',
             kpis.positive + kpis.mention_positive,

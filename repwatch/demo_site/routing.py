@@ -47,12 +47,17 @@ Handler = Callable[[Request, re.Match], Response]
 
 
 @cache
-def all_routes() -> tuple[tuple[re.Pattern, Handler], ...]:
-    """ROUTES of every module in repwatch.demo_site.sites, in module-name order."""
+def all_routes() -> tuple[tuple[str, re.Pattern, Handler], ...]:
+    """(site, path pattern, handler) of every module in repwatch.demo_site.sites, in
+    module-name order; the site is the module's name, which is its source's name."""
     from repwatch.demo_site import sites
 
-    routes: list[tuple[re.Pattern, Handler]] = []
+    routes: list[tuple[str, re.Pattern, Handler]] = []
     for module_info in sorted(pkgutil.iter_modules(sites.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"{sites.__name__}.{module_info.name}")
-        routes += getattr(module, "ROUTES", [])
+        routes += [(module_info.name, *route) for route in getattr(module, "ROUTES", [])]
     return tuple(routes)
+
+
+def site_names() -> tuple[str, ...]:
+    return tuple(sorted({site for site, _pattern, _handler in all_routes()}))

@@ -3,6 +3,10 @@ its real path scheme, from the deterministic catalogue of real review texts.
 
 Each site's formats live in `repwatch.demo_site.sites.<site>` as a list of ROUTES
 (path pattern, handler); this module only routes and serves.
+
+A source can be broken on purpose, to see the failure path (`break_source`, or
+`repwatch demo-site --break jd=markup`): `markup` serves its pages in a changed layout,
+`empty` answers with nothing, `errors` with HTTP 503. `inject` plants one-off faults.
 """
 
 from __future__ import annotations
@@ -19,9 +23,21 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from repwatch.demo_site.routing import Request, Response, all_routes
+from repwatch.demo_site.routing import Request, Response, all_routes, site_names
 
 ROBOTS_TXT = "User-agent: *\nAllow: /\n"
+BREAK_MODES = ("markup", "empty", "errors")
+# What a redesign renames: the script elements and microdata the HTML sites' data is in.
+_RENAMED_MARKERS = (
+    (b"application/ld+json", b"application/x-redesign+json"),
+    (b"__NEXT_DATA__", b"__APP_STATE__"),
+    (b"itemprop=", b"data-prop="),
+)
+_REDESIGNED_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>We have a new look</title></head>
+<body><div class="app-root" data-v2="true"><p>Reviews now load in our new app.</p></div></body>
+</html>
+"""
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +68,15 @@ class DemoSiteHandler(BaseHTTPRequestHandler):
             base_url=self.base_url,
             last_day=self.server.last_day,
         )
-        for pattern, handler in all_routes():
+        for site, pattern, handler in all_routes():
             match = pattern.match(parts.path)
             if match:
-                self._send(handler(request, match))
+                mode = self.server.broken.get(site)
+                if mode == "errors":  # before the handler: a failing site computes nothing
+                    self._send(Response.text("service unavailable\n", status=503))
+                    return
+                response = handler(request, match)
+                self._send(broken_response(response, mode) if mode else response)
                 return
         self._send(Response.text("not found\n", status=HTTPStatus.NOT_FOUND))
 
@@ -99,9 +120,14 @@ class DemoReviewServer(ThreadingHTTPServer):
     # SYNs dropped and retried a second later, as no real site makes it wait.
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], last_day: date):
+    def __init__(
+        self, address: tuple[str, int], last_day: date, broken: dict[str, str] | None = None
+    ):
         super().__init__(address, DemoSiteHandler)
         self.last_day = last_day
+        self.broken: dict[str, str] = {}
+        for source, mode in (broken or {}).items():
+            self.break_source(source, mode)
         self.faults: list[Fault] = []
         self.seen: list[SeenRequest] = []
         self._lock = threading.Lock()
@@ -116,6 +142,18 @@ class DemoReviewServer(ThreadingHTTPServer):
         with self._lock:
             self.faults.append(Fault(re.compile(path), response, times))
 
+    def break_source(self, source: str, mode: str) -> None:
+        """Serve every page of `source` broken until repaired: `markup` (a changed layout),
+        `empty` (an empty body) or `errors` (HTTP 503)."""
+        if mode not in BREAK_MODES:
+            raise ValueError(f"unknown break mode {mode!r}; one of {', '.join(BREAK_MODES)}")
+        if source not in site_names():
+            raise ValueError(f"no demo site for {source!r}; one of {', '.join(site_names())}")
+        self.broken[source] = mode
+
+    def repair_source(self, source: str) -> None:
+        self.broken.pop(source, None)
+
     def take_fault(self, path: str) -> Fault | None:
         with self._lock:
             for fault in self.faults:
@@ -129,15 +167,34 @@ class DemoReviewServer(ThreadingHTTPServer):
             self.seen.append(SeenRequest(time.monotonic(), path, fault is not None))
 
 
+def broken_response(response: Response, mode: str) -> Response:
+    """The page as a broken site would serve it (`markup` or `empty`; see BREAK_MODES)."""
+    if mode == "empty":
+        return Response(b"", response.content_type)
+    if mode != "markup":
+        raise ValueError(f"unknown break mode {mode!r}")
+    # By the body, not the label: JD serves its JSONP as text/html.
+    if response.body.lstrip().startswith(b"<"):
+        body = response.body
+        for old, new in _RENAMED_MARKERS:
+            body = body.replace(old, new)
+        return Response(body, response.content_type, response.status, response.headers)
+    # An API answered by an HTML page: the data moved elsewhere.
+    return Response.html(_REDESIGNED_PAGE, status=response.status)
+
+
 def default_last_day() -> date:
     return datetime.now(UTC).date() - timedelta(days=1)
 
 
 def make_server(
-    host: str = "127.0.0.1", port: int = 0, last_day: date | None = None
+    host: str = "127.0.0.1",
+    port: int = 0,
+    last_day: date | None = None,
+    broken: dict[str, str] | None = None,
 ) -> DemoReviewServer:
     """A server bound to host:port (0 picks a free port), not yet serving."""
-    return DemoReviewServer((host, port), last_day or default_last_day())
+    return DemoReviewServer((host, port), last_day or default_last_day(), broken)
 
 
 def base_url_of(server: ThreadingHTTPServer) -> str:
@@ -146,9 +203,11 @@ def base_url_of(server: ThreadingHTTPServer) -> str:
 
 
 @contextmanager
-def running_server(port: int = 0, last_day: date | None = None) -> Iterator[DemoReviewServer]:
+def running_server(
+    port: int = 0, last_day: date | None = None, broken: dict[str, str] | None = None
+) -> Iterator[DemoReviewServer]:
     """Serve in a background thread; yields the server (faults can be injected into it)."""
-    server = make_server(port=port, last_day=last_day)
+    server = make_server(port=port, last_day=last_day, broken=broken)
     thread = threading.Thread(target=server.serve_forever, name="demo-review-site", daemon=True)
     thread.start()
     try:
@@ -166,14 +225,18 @@ def serve_in_thread(port: int = 0, last_day: date | None = None) -> Iterator[str
         yield server.base_url
 
 
-def serve_forever(port: int, last_day: date | None = None) -> None:
+def serve_forever(
+    port: int, last_day: date | None = None, broken: dict[str, str] | None = None
+) -> None:
     """Serve until interrupted (the `repwatch demo-site` command)."""
-    server = make_server(port=port, last_day=last_day)
+    server = make_server(port=port, last_day=last_day, broken=broken)
     print(
         f"Demo review site on {base_url_of(server)} (reviews up to {server.last_day}); "
         "Ctrl+C stops it",
         flush=True,
     )
+    for source, mode in sorted(server.broken.items()):
+        print(f"{source} is broken on purpose: {mode}", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
