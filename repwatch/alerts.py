@@ -24,12 +24,11 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import duckdb
 
-from repwatch.config import Config, Recipient, ReportConfig
+from repwatch.config import Config, Recipient
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -842,10 +841,7 @@ def notify(config: Config, day: date, *, complete_day: bool, resend: bool = Fals
                 result.unsent.append(brand)
                 continue
             rendered = render_alert(con, config, day, brand, own_shown, today, unstaffed=unstaffed)
-            view = config.model_copy(
-                update={"reports": SimpleNamespace(alert=ReportConfig(recipients=recipients))}
-            )
-            delivery = deliver(view, rendered, con=con, resend=resend)
+            delivery = deliver(config, rendered, con=con, recipients=recipients, resend=resend)
             apply_notices(state, day, own)
             _record_notices(con, day, own, state, rendered.period)
             result.sent += delivery.sent

@@ -13,6 +13,7 @@ import re
 import smtplib
 import ssl
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.headerregistry import Address
@@ -191,17 +192,20 @@ def deliver(
     rendered: RenderedReport,
     *,
     con,
+    recipients: Sequence[Recipient] | None = None,
     resend: bool = False,
     attempts: int = 3,
     retry_delay_seconds: float = 2.0,
 ) -> DeliveryResult:
-    """Send `rendered` to every configured recipient of its report not yet in the ledger.
+    """Send `rendered` to every recipient not yet in the ledger: `recipients`, or by default
+    the configured recipients of its report (alerts and data-quality mails pass their own).
 
     `con` is a writable DuckDB connection to the warehouse holding `send_ledger`.
     Transient SMTP failures are retried `attempts` times with delays doubling from
     `retry_delay_seconds`; then DeliveryError is raised.
     """
-    recipients = getattr(config.reports, rendered.report).recipients
+    if recipients is None:
+        recipients = getattr(config.reports, rendered.report).recipients
     transport = "smtp" if config.smtp.host else "outbox"
     _ensure_ledger(con)
     done = _ledgered_recipients(con, rendered.report, rendered.period)

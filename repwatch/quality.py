@@ -781,13 +781,6 @@ def _plain(value: object) -> object:
 QUALITY_REPORT = "quality"
 
 
-@dataclass(frozen=True)
-class _QualityMailing:
-    """What mail.deliver reads as `config.reports.<report>`: the data-quality recipients."""
-
-    quality: Any
-
-
 def quality_recipients(config) -> list:
     """`quality.notify`, else the daily report's recipients in data_engineering."""
     if config.quality.notify:
@@ -843,14 +836,10 @@ def quality_message(
 def notify_data_engineers(config, con, rendered) -> list[str]:
     """Send the data-quality e-mail through the send ledger (once per run and stage);
     returns the addresses it went to now."""
-    from repwatch.config import ReportConfig
     from repwatch.mail import deliver
 
     recipients = quality_recipients(config)
     if not recipients:
         log.warning("data-quality errors but no recipients: set quality.notify in the config")
         return []
-    mailing = config.model_copy(
-        update={"reports": _QualityMailing(quality=ReportConfig(recipients=recipients))}
-    )
-    return list(deliver(mailing, rendered, con=con).sent)
+    return list(deliver(config, rendered, con=con, recipients=recipients).sent)

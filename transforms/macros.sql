@@ -47,3 +47,20 @@ create or replace temp macro event_days_last() as
     list_max(
         list_transform(getvariable('events'), lambda event: event.date + event.window_days - 1)
     );
+
+-- File-drop records of one record_type (complaint, survey) published in the recomputed days,
+-- with their channel and category ('unknown' when blank); a record two drop folders of one
+-- brand delivered counts once for that brand.
+create or replace temp macro drop_records(kind) as table
+    select
+        *,
+        coalesce(nullif(trim(extra ->> 'channel'), ''), 'unknown') as channel,
+        coalesce(nullif(trim(extra ->> 'category'), ''), 'unknown') as category,
+    from int_reviews
+    where
+        record_type = kind
+        and brand is not null
+        and published_day between getvariable('period_start') and getvariable('period_end')
+    qualify row_number() over (
+        partition by brand, source, review_id order by crawled_at desc, target_id
+    ) = 1;

@@ -15,19 +15,11 @@ complaints as (
         brand,
         published_day,
         published_at,
-        coalesce(nullif(trim(extra ->> 'channel'), ''), 'unknown') as channel,
-        coalesce(nullif(trim(extra ->> 'category'), ''), 'unknown') as category,
+        channel,
+        category,
         try_cast(extra ->> 'resolved_at' as timestamptz) as resolved_at,
         try_cast(extra ->> 'followup_satisfaction' as double) as followup_satisfaction,
-    from int_reviews
-    where
-        record_type = 'complaint'
-        and brand is not null
-        and published_day between getvariable('period_start') and getvariable('period_end')
-    -- a ticket two drop folders of one brand delivered counts once for that brand
-    qualify row_number() over (
-        partition by brand, source, review_id order by crawled_at desc, target_id
-    ) = 1
+    from drop_records('complaint')
 ),
 
 complaints_in_periods as (

@@ -9,21 +9,8 @@
 with
 
 answers as (
-    select
-        brand,
-        published_day,
-        rating,
-        coalesce(nullif(trim(extra ->> 'channel'), ''), 'unknown') as channel,
-        coalesce(nullif(trim(extra ->> 'category'), ''), 'unknown') as category,
-    from int_reviews
-    where
-        record_type = 'survey'
-        and brand is not null
-        and published_day between getvariable('period_start') and getvariable('period_end')
-    -- an answer two drop folders of one brand delivered counts once for that brand
-    qualify row_number() over (
-        partition by brand, source, review_id order by crawled_at desc, target_id
-    ) = 1
+    select brand, published_day, rating, channel, category,
+    from drop_records('survey')
 ),
 
 answers_in_periods as (
