@@ -4,21 +4,40 @@
 The daily monitoring job: crawl every configured source and target, check the raw batch
 (Great Expectations; rejected rows go to quarantine), load it into the DuckDB warehouse,
 annotate new reviews (language, text sentiment, problem types, flags), recompute the marts,
-check staging and marts with their Great Expectations suites, render the daily report and
-e-mail it.
+check staging and marts with their Great Expectations suites, evaluate the early-warning
+alerts, render the daily report and e-mail it.
 
-**Data quality.** Raw suites and volume checks run in `check_and_load`, staging and mart
+**Tasks.** `plan_crawls` → `crawl_<source>` (one mapped task instance per target; a
+source's targets one after another, sources side by side) → `validate_and_load` →
+`enrich_reviews` → `transform_marts` (updates the `repwatch_marts` asset) → `check_quality`
+→ `evaluate_alerts` → `render_report` → `send_report`. Every task that opens the DuckDB
+warehouse runs in the pool `repwatch_warehouse` of one slot: DuckDB allows one writer process.
+
+**Period.** Each run reports one calendar day: the day of the run's logical date in the
+config's time zone (`repwatch.periods.report_day`). The timetable is a data-interval one at
+midnight in that time zone, so the run for day D has logical date D 00:00 and starts once D
+is over. `airflow dags test repwatch_daily 2026-11-26` reports 2026-11-26; a run triggered
+without a logical date reports the last day complete when it was triggered (yesterday).
+
+**Backfill.** `airflow backfill create --dag-id repwatch_daily --from-date D1 --to-date D2`
+gives one run per day. A backfill run re-derives its day from the raw archive
+(`<data_dir>/raw/`) for every target whose archive holds the whole day (a crawl that finished
+cleanly after the day and reached back to it) and crawls only the others, from the day's
+start. With `--max-active-runs 1` the first day's crawl serves the days after it.
+
+**Data quality.** Raw suites and volume checks run in `validate_and_load`, staging and mart
 suites in `check_quality`; results go to the warehouse table `quality_results` and to GX's
 Data Docs under `<data_dir>/quality/`. An error-severity failure e-mails the data engineers;
 one in staging or marts also withholds that day's report (`send_report` sends nothing).
 
-**Period.** Each run reports one calendar day: the day of the run's logical date in the
-configured time zone. The schedule is a data-interval timetable at midnight, so the run for
-day D has logical date D 00:00 and starts once D is complete. `airflow dags test
-repwatch_daily 2026-11-26` reports 2026-11-26; a backfill over D1..D2 reports D1..D2.
+**Mail.** Scheduled and manual runs send the report and the alerts (once per recipient and
+day: a retry sends no duplicate). Backfill runs send nothing unless `dag_run.conf` is
+`{"send": true}`; `{"send": false}` silences any run. A task that fails for good e-mails the
+data engineers (`quality.notify`) through the SMTP connection `smtp_default`, or the one the
+Airflow Variable `repwatch_smtp_conn_id` names.
 
-**Mail.** Scheduled and manual runs send the report (once per recipient and day: a retry
-sends no duplicate). Backfill runs send nothing unless `dag_run.conf` is `{"send": true}`.
+**Without Airflow.** `repwatch run --date D` runs the same steps in one process;
+`repwatch backfill --from D1 --to D2` a range.
 
 **Config.** The `repwatch.yaml` named by the `REPWATCH_CONFIG` environment variable.
 """
@@ -27,91 +46,46 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
-from airflow.sdk import CronDataIntervalTimetable, dag, get_current_context, task
+from airflow.sdk import dag, get_current_context, task
+from repwatch_common import (
+    MARTS,
+    SEND_PARAMS,
+    WAREHOUSE_POOL,
+    crawl_and_transform,
+    default_args,
+    evaluate_alerts,
+    parse_config,
+    run_day,
+    start_date,
+    task_config,
+    timetable,
+    wants_mail,
+)
 
+from repwatch.orchestration import configured_sources
 
-def _config():
-    from repwatch.config import default_config_path, load_config
-
-    return load_config(default_config_path())
-
-
-def _report_day(config):
-    from repwatch.periods import report_day
-
-    return report_day(get_current_context()["logical_date"], config.timezone)
+CONFIG = parse_config()
 
 
 @dag(
-    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    schedule=timetable("0 0 * * *", CONFIG),
+    start_date=start_date(CONFIG),
     catchup=False,
     max_active_runs=1,
     tags=["repwatch", "daily"],
-    default_args={
-        "owner": "data-engineering",
-        "retries": 2,
-        "retry_delay": timedelta(minutes=2),
-        "retry_exponential_backoff": True,
-        "execution_timeout": timedelta(hours=2),
-    },
+    default_args=default_args(CONFIG, timeout=timedelta(hours=1)),
+    params=SEND_PARAMS,
     doc_md=__doc__,
 )
 def repwatch_daily():
-    @task
-    def crawl_sources() -> list[str]:
-        from repwatch.pipeline import crawl_for_day
-
-        config = _config()
-        return [str(path) for path in crawl_for_day(config, _report_day(config), progress=print)]
-
-    @task
-    def check_and_load(files: list[str]) -> dict:
-        from pathlib import Path
-
-        from repwatch.pipeline import check_and_load as check_and_load_files
-
-        loaded = check_and_load_files(_config(), [Path(name) for name in files])
-        return {
-            "batch_id": loaded.batch_id,
-            "valid_rows": loaded.valid_rows,
-            "quarantined_rows": loaded.quarantined_rows,
-            "days": [day.isoformat() for day in loaded.days],
-            "raw_quality": loaded.quality.as_dict() if loaded.quality else None,
-        }
-
-    @task
-    def enrich_reviews(loaded: dict) -> dict:
-        from repwatch.pipeline import enrich_reviews as enrich
-
-        return {**loaded, "enriched": enrich(_config(), progress=print)}
-
-    @task
-    def transform_marts(loaded: dict) -> dict:
-        from datetime import date
-
-        from repwatch.pipeline import transform_for_day
-
-        config = _config()
-        day = _report_day(config)
-        touched = [date.fromisoformat(value) for value in loaded["days"]]
-        start, end = transform_for_day(config, day, touched, progress=print)
-        return {
-            "batch_id": loaded["batch_id"],
-            "day": day.isoformat(),
-            "start": start.isoformat(),
-            "end": end.isoformat(),
-        }
-
-    @task
+    @task(pool=WAREHOUSE_POOL)
     def check_quality(transformed: dict) -> dict:
         from datetime import date
 
         from repwatch.pipeline import check_quality as check
 
         quality = check(
-            _config(),
+            task_config(),
             date.fromisoformat(transformed["start"]),
             date.fromisoformat(transformed["end"]),
             run_id=transformed["batch_id"],
@@ -119,16 +93,17 @@ def repwatch_daily():
         )
         return {"day": transformed["day"], **quality.as_dict()}
 
-    @task
+    @task(pool=WAREHOUSE_POOL)
     def render_report(checked: dict) -> dict:
         from datetime import date
 
         from repwatch.pipeline import render_report as render
 
-        _, archive_path = render(_config(), date.fromisoformat(checked["day"]))
+        _, archive_path = render(task_config(), date.fromisoformat(checked["day"]))
+        print(f"report: {archive_path}")
         return {**checked, "archive_path": str(archive_path)}
 
-    @task
+    @task(pool=WAREHOUSE_POOL)
     def send_report(rendered_report: dict) -> dict:
         from repwatch.pipeline import render_report as render
         from repwatch.pipeline import send_report as send
@@ -138,36 +113,24 @@ def repwatch_daily():
             print(f"not sending {archive_path}: data-quality errors in staging or marts")
             return {"sent": [], "skipped": [], "transport": None}
         context = get_current_context()
-        dag_run = context["dag_run"]
-        is_backfill = str(getattr(dag_run, "run_type", "")).endswith("backfill")
-        wanted = (dag_run.conf or {}).get("send", not is_backfill)
-        if not wanted:
+        if not wants_mail(context):
             print(f"not sending {archive_path}: backfill run without conf send=true")
             return {"sent": [], "skipped": [], "transport": None}
-        config = _config()
-        rendered, _ = render(config, _report_day(config))
+        config = task_config()
+        rendered, _ = render(config, run_day(context, config))
         delivery = send(config, rendered)
+        print(f"mail via {delivery.transport}: {len(delivery.sent)} sent")
         return {
             "sent": list(delivery.sent),
             "skipped": list(delivery.skipped),
             "transport": delivery.transport,
         }
 
-    @task
-    def evaluate_alerts(transformed: dict) -> dict:
-        from repwatch.alerts import check_alerts
-
-        config = _config()
-        dag_run = get_current_context()["dag_run"]
-        is_backfill = str(getattr(dag_run, "run_type", "")).endswith("backfill")
-        send = (dag_run.conf or {}).get("send", not is_backfill)
-        result = check_alerts(config, _report_day(config), send=send, progress=print)
-        return {"fired": result.fired, "notices": len(result.notices), "sent": result.sent}
-
-    loaded = enrich_reviews(check_and_load(crawl_sources()))
-    transformed = transform_marts(loaded)
-    evaluate_alerts(transformed)
-    send_report(render_report(check_quality(transformed)))
+    transformed = crawl_and_transform(CONFIG, configured_sources(CONFIG), outlets=[MARTS])
+    checked = check_quality(transformed)
+    rendered = render_report(checked)
+    checked >> evaluate_alerts(transformed) >> rendered
+    send_report(rendered)
 
 
 repwatch_daily()
