@@ -62,8 +62,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from repwatch.atomic import write_atomically
 from repwatch.config import Config, ConfigError, Target, default_config_path, load_config
-from repwatch.records import RECORD_FIELDS, clean_text, make_record, now_utc_iso, utc_iso
+from repwatch.records import RECORD_FIELDS, clean_text, make_record, now_utc_iso
 from spiders.encoding import PageParseError, decode_body
+from spiders.values import FIRST_YEAR, LAST_YEAR, utc_iso_or_none
 
 if TYPE_CHECKING:
     from repwatch.crawl import CrawlOptions, CrawlStats
@@ -231,7 +232,10 @@ def _as_moment(parsed: datetime, timezone: ZoneInfo, has_time: bool) -> tuple[st
         return f"{parsed.date().isoformat()}T00:00:00Z", "day"
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone)
-    return utc_iso(parsed), "exact"
+    moment = utc_iso_or_none(parsed)
+    if moment is None:  # year 1 east of UTC has no UTC time: an OverflowError, not a reject
+        raise BadValue(f"{parsed.isoformat()} is out of range (years {FIRST_YEAR}–{LAST_YEAR})")
+    return moment, "exact"
 
 
 def parse_moment(
@@ -253,12 +257,19 @@ def parse_moment(
         except ValueError:
             raise BadValue(f"{value!r} is not a date like {date_format!r}") from None
         return _as_moment(parsed, timezone, bool(_TIME_DIRECTIVES.search(date_format)))
-    with contextlib.suppress(ValueError):
-        return _as_moment(datetime.fromisoformat(text), timezone, has_time=len(text) > 10)
+    # Only the parsing may fail quietly: a date read but out of range is its own reject.
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        pass
+    else:
+        return _as_moment(parsed, timezone, has_time=len(text) > 10)
     for fallback in _FALLBACK_FORMATS:
-        with contextlib.suppress(ValueError):
+        try:
             parsed = datetime.strptime(text, fallback)
-            return _as_moment(parsed, timezone, bool(_TIME_DIRECTIVES.search(fallback)))
+        except ValueError:
+            continue
+        return _as_moment(parsed, timezone, bool(_TIME_DIRECTIVES.search(fallback)))
     raise BadValue(f"{value!r} is not a date (set date_format in the mapping)")
 
 
@@ -660,8 +671,16 @@ def read_drops(
         result.rejects.append(make_reject(row_url(folder.name), error, "", target_id=target_id))
         return result
     seen = dict(already_processed or {})
+    inside = folder.resolve()
     for path in drop_files(folder):
         result.found.append(path.name)
+        if not path.resolve().is_relative_to(inside):
+            # A drop folder is often a share others write to: a link planted there must not
+            # read this machine's files (a .env, a key) into records, rejects or e-mails.
+            result.failed.append(path.name)
+            error = f"{path.name}: a link to a file outside the drop folder; not read"
+            result.rejects.append(make_reject(row_url(path.name), error, "", target_id=target_id))
+            continue
         body = path.read_bytes()
         checksum = hashlib.sha256(body).hexdigest()
         if checksum in seen:

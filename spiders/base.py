@@ -15,6 +15,7 @@ from datetime import date
 from typing import Any, ClassVar
 
 import scrapy
+from scrapy.exceptions import DownloadCancelledError
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
@@ -158,9 +159,15 @@ class ReviewSpider(scrapy.Spider):
     def on_error(self, failure: Failure) -> Iterator[PageReject]:
         self.stop(failure.request.cb_kwargs.get("page", 1), "error")
         response = getattr(failure.value, "response", None)
+        error = f"{failure.type.__name__}: {failure.getErrorMessage()}"
+        if failure.check(DownloadCancelledError):
+            # Scrapy cancels a download over DOWNLOAD_MAXSIZE, with no message when the page
+            # came without a Content-Length.
+            limit = self.crawler.settings.getint("DOWNLOAD_MAXSIZE")
+            error = f"page larger than the download limit of {limit} bytes, not read ({error})"
         yield PageReject.from_body(
             failure.request.url,
             response.status if response is not None else None,
-            f"{failure.type.__name__}: {failure.getErrorMessage()}",
+            error,
             response.body if response is not None else b"",
         )

@@ -11,8 +11,9 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from repwatch.records import clean_text, make_record, utc_iso
+from repwatch.records import clean_text, make_record
 from spiders.encoding import PageParseError, load_json
+from spiders.values import utc_iso_or_none
 
 # What sites put in place of a withdrawn author or body: kept as an item, shown as None.
 WITHDRAWN_MARKERS = frozenset({"[deleted]", "[removed]", "[dead]", "[flagged]"})
@@ -70,7 +71,7 @@ def unix_time_iso(value: Any) -> str | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     try:
-        return utc_iso(datetime.fromtimestamp(value, UTC))
+        return utc_iso_or_none(datetime.fromtimestamp(value, UTC))
     except (OverflowError, OSError, ValueError):
         return None
 

@@ -17,18 +17,18 @@ wrappers inside the script.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from html import unescape
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
-from repwatch.records import clean_text, make_record, utc_iso
-from spiders.encoding import PageParseError
+from repwatch.records import clean_text, make_record
+from spiders.encoding import PageParseError, loads_checked
+from spiders.values import utc_iso_or_none, web_link
 
 LD_JSON_TYPE = "application/ld+json"
 # schema.org types whose instances are reviews of something (not ClaimReview fact checks).
@@ -38,9 +38,11 @@ DEFAULT_BEST_RATING = Decimal(5)
 DEFAULT_WORST_RATING = Decimal(1)
 DAY_FORMATS = ("%B %d, %Y", "%b %d, %Y", "%d %B %Y", "%d %b %Y")
 
-_SCRIPT_OPEN = re.compile(r"<script\b([^>]*)>", re.IGNORECASE)
+# A start tag's attributes stop at the next `<` as well as at `>`: with `[^>]*` alone, a page
+# of "<a " without any ">" made every match attempt scan to the end (quadratic; minutes).
+_SCRIPT_OPEN = re.compile(r"<script\b([^<>]*)>", re.IGNORECASE)
 _SCRIPT_CLOSE = re.compile(r"</script\s*>", re.IGNORECASE)
-_LINK_TAG = re.compile(r"<(?:link|a)\b([^>]*)>", re.IGNORECASE)
+_LINK_TAG = re.compile(r"<(?:link|a)\b([^<>]*)>", re.IGNORECASE)
 _ATTRIBUTE = re.compile(r"""([^\s=/>"']+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+)))?""")
 _HTML_OPEN = re.compile(r"<html\b", re.IGNORECASE)
 _HTML_CLOSE = re.compile(r"</html\s*>", re.IGNORECASE)
@@ -63,17 +65,22 @@ def script_texts(html: str, script_type: str, element_id: str | None = None) -> 
     """The contents of every <script> of that type (and id); a script that never closes
     means the page was cut off."""
     texts = []
-    for opening in _SCRIPT_OPEN.finditer(html):
+    position = 0
+    while opening := _SCRIPT_OPEN.search(html, position):
         attributes = tag_attributes(opening.group(1))
-        if attributes.get("type", "").strip().lower() != script_type:
-            continue
-        if element_id is not None and attributes.get("id") != element_id:
-            continue
+        wanted = attributes.get("type", "").strip().lower() == script_type and (
+            element_id is None or attributes.get("id") == element_id
+        )
         closing = _SCRIPT_CLOSE.search(html, opening.end())
         if closing is None:
+            if not wanted:
+                break  # the rest of the page is that script's text
             what = f'<script id="{element_id}">' if element_id else f"a {script_type} script"
             raise PageParseError(f"{what} is never closed: the page is truncated")
-        texts.append(html[opening.end() : closing.start()])
+        if wanted:
+            texts.append(html[opening.end() : closing.start()])
+        # A script's text is not markup: a "<script" inside it opens nothing.
+        position = closing.end()
     return texts
 
 
@@ -89,16 +96,19 @@ def next_page_link(html: str, page_url: str) -> str | None:
     for tag in _LINK_TAG.finditer(html):
         attributes = tag_attributes(tag.group(1))
         if "next" in attributes.get("rel", "").lower().split() and attributes.get("href"):
-            return urljoin(page_url, attributes["href"].strip())
+            return web_link(page_url, attributes["href"])
     return None
 
 
 def load_ld_json(text: str, number: int) -> object:
     """One JSON-LD block as data; a PageParseError saying which block and why otherwise."""
     text = _WRAPPERS.sub("", text.strip()) if "<!" in text or "]]>" in text else text
+    what = f"JSON-LD block {number}"
     try:
         # strict=False: CMSs paste review text with raw newlines and tabs into the strings.
-        document = json.loads(text, strict=False)
+        document = loads_checked(text, what, strict=False)
+    except PageParseError:
+        raise
     except ValueError as exc:
         hint = " (truncated?)" if "Unterminated" in str(exc) else ""
         raise PageParseError(f"JSON-LD block {number} is not valid JSON{hint}: {exc}") from None
@@ -236,6 +246,10 @@ def published(value: object) -> tuple[str | None, str]:
         return None, "unknown"
     text = value.strip()
     if _DAY_ONLY.match(text):
+        try:
+            date.fromisoformat(text)
+        except ValueError:  # "2026-13-45"
+            return None, "unknown"
         return f"{text}T00:00:00Z", "day"
     try:
         moment = datetime.fromisoformat(text)
@@ -251,7 +265,8 @@ def published(value: object) -> tuple[str | None, str]:
             return None, "unknown"
     if moment.tzinfo is None:
         return f"{moment.date().isoformat()}T00:00:00Z", "day"
-    return utc_iso(moment), "exact"
+    exact = utc_iso_or_none(moment)
+    return (exact, "exact") if exact else (None, "unknown")
 
 
 def author_name(author: object, index: dict[str, dict]) -> str | None:
@@ -371,7 +386,7 @@ def review_record(
         text=body,
         published_at=published_at,
         date_precision=precision,
-        url=url or (urljoin(page_url, own_url) if own_url else page_url),
+        url=url or web_link(page_url, own_url) or page_url,
         crawled_at=crawled_at,
         raw=node,
         likes=like_count(node),
@@ -397,6 +412,9 @@ def ld_json_records(documents: list[object], **context: Any) -> list[dict]:
 # ---------------------------------------------------------------- microdata
 
 _URL_VALUED = {"a": "href", "link": "href", "area": "href"}
+# Elements nested deeper than this around a property are refused rather than walked: the
+# walk recurses, and lxml builds trees far deeper than Python's stack (huge_tree).
+MAX_MARKUP_DEPTH = 400
 _SRC_VALUED = {"img", "audio", "video", "source", "embed", "iframe", "track"}
 
 
@@ -418,26 +436,28 @@ def _property_value(element) -> str:
     return element.text_content()
 
 
-def _collect(element, properties: dict) -> None:
+def _collect(element, properties: dict, depth: int) -> None:
     if not isinstance(element.tag, str):  # comments, processing instructions
         return
+    if depth > MAX_MARKUP_DEPTH:
+        raise PageParseError(f"the page's markup nests deeper than {MAX_MARKUP_DEPTH} elements")
     names = element.get("itemprop")
     scoped = element.get("itemscope") is not None
     if names:
-        value = microdata_item(element) if scoped else _property_value(element)
+        value = microdata_item(element, depth + 1) if scoped else _property_value(element)
         for name in names.split():
             properties.setdefault(name, value)
     if scoped:  # a nested item's properties are its own
         return
     for child in element:
-        _collect(child, properties)
+        _collect(child, properties, depth + 1)
 
 
 def _local_types(element) -> list[str]:
     return [re.split(r"[/#]", name)[-1] for name in element.get("itemtype", "").split()]
 
 
-def microdata_item(element) -> dict:
+def microdata_item(element, depth: int = 0) -> dict:
     """An itemscope element as a JSON-LD-like object: @type, @id and its properties."""
     item: dict[str, Any] = {}
     types = _local_types(element)
@@ -446,7 +466,7 @@ def microdata_item(element) -> dict:
     if element.get("itemid"):
         item["@id"] = element.get("itemid")
     for child in element:
-        _collect(child, item)
+        _collect(child, item, depth + 1)
     return item
 
 

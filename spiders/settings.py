@@ -22,7 +22,14 @@ REPWATCH_PREFETCH_PAGES = 1
 # its default (100) costs more than a 10-review page's parsing, for no gain at ~50 a page.
 CONCURRENT_ITEMS = 16
 DOWNLOAD_DELAY = _CRAWL_DEFAULTS.download_delay
+# No random spread (Scrapy's default is 0.5–1.5× the delay): the configured delay is the
+# least time a site waits between two of our requests, as a data engineer reads it.
+DOWNLOAD_DELAY_JITTER = 0.0
 DOWNLOAD_TIMEOUT = 30
+# Review pages are 20 KB (JD) to 2 MB (a Reddit listing); Scrapy's default limit is 1 GB.
+# A bigger page (or one that inflates past this from gzip) is refused and kept as a reject.
+DOWNLOAD_MAXSIZE = 16 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 4 * 1024 * 1024
 AUTOTHROTTLE_ENABLED = True
 AUTOTHROTTLE_START_DELAY = _CRAWL_DEFAULTS.download_delay
 AUTOTHROTTLE_MAX_DELAY = 30.0

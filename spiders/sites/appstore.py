@@ -14,9 +14,10 @@ from typing import Any
 
 from scrapy.http import Response
 
-from repwatch.records import clean_text, make_record, utc_iso
+from repwatch.records import clean_text, make_record
 from spiders.base import Page, ReviewSpider
 from spiders.encoding import PageParseError, load_json
+from spiders.values import utc_iso_or_none, web_url
 
 SOURCE = "appstore"
 APPLE_BASE_URL = "https://itunes.apple.com"
@@ -49,7 +50,7 @@ def _published_at(value: Any) -> str | None:
         moment = datetime.fromisoformat(value.strip())
     except ValueError:
         return None
-    return utc_iso(moment) if moment.tzinfo is not None else None
+    return utc_iso_or_none(moment) if moment.tzinfo is not None else None
 
 
 def _content_text(entry: dict) -> Any:
@@ -69,8 +70,8 @@ def _attribute(node: Any, name: str) -> Any:
 def _link_href(entry: dict) -> str | None:
     links = entry.get("link")
     for link in links if isinstance(links, list) else [links]:
-        href = _attribute(link, "href")
-        if isinstance(href, str) and href:
+        href = web_url(_attribute(link, "href"))
+        if href:
             return href
     return None
 

@@ -23,10 +23,10 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from scrapy.http import Response
 
-from repwatch.records import utc_iso
 from spiders import mentions
 from spiders.base import Page, ReviewSpider
 from spiders.encoding import PageParseError
+from spiders.values import utc_iso_or_none
 
 SOURCE = "hackernews"
 ALGOLIA_BASE_URL = "https://hn.algolia.com"
@@ -34,8 +34,9 @@ ITEM_URL = "https://news.ycombinator.com/item?id={}"
 HITS_PER_PAGE = 100
 ITEM_TYPES = ("story", "comment", "poll", "pollopt", "job")
 # Tags that end a paragraph or line in HN's HTML: they become line breaks, not glue.
-_BREAK_TAGS = re.compile(r"<\s*/?\s*(?:p|br|pre|div|li|blockquote)\b[^>]*>", re.IGNORECASE)
-_TAG = re.compile(r"<[^>]*>")
+# `[^<>]`, not `[^>]`: a text of many "<" and no ">" made each match attempt scan to the end.
+_BREAK_TAGS = re.compile(r"<\s*/?\s*(?:p|br|pre|div|li|blockquote)\b[^<>]*>", re.IGNORECASE)
+_TAG = re.compile(r"<[^<>]*>")
 
 
 class SearchParseError(PageParseError):
@@ -92,7 +93,7 @@ def _published_at(hit: dict) -> str | None:
         moment = datetime.fromisoformat(hit["created_at"].strip().replace("Z", "+00:00"))
     except ValueError:
         return None
-    return utc_iso(moment) if moment.tzinfo is not None else None
+    return utc_iso_or_none(moment) if moment.tzinfo is not None else None
 
 
 def _text(value: Any) -> str | None:

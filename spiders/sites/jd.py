@@ -20,9 +20,10 @@ from urllib.parse import parse_qs, urlsplit
 import scrapy
 from scrapy.http import Response
 
-from repwatch.records import clean_text, make_record, utc_iso
+from repwatch.records import clean_text, make_record
 from spiders.base import Page, ReviewSpider
 from spiders.encoding import PageParseError, declared_charset, decode_body, load_json
+from spiders.values import utc_iso_or_none
 
 SOURCE = "jd"
 JD_BASE_URL = "https://club.jd.com"
@@ -36,7 +37,6 @@ TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M")
 # What JD shows when a buyer left the stars but wrote nothing: not the buyer's words.
 PLACEHOLDER_TEXTS = frozenset({"此用户未填写评价内容", "您没有填写内容，默认好评", "默认好评"})
 _JSONP_START = re.compile(r"^\s*[A-Za-z_$][\w$.]*\s*\(")
-_JSONP_END = re.compile(r"\)\s*;?\s*$")
 
 
 class CommentsPageError(PageParseError):
@@ -61,10 +61,13 @@ def unwrap_jsonp(text: str) -> str:
     start = _JSONP_START.match(text)
     if start is None:
         return text
-    end = _JSONP_END.search(text, start.end())
-    if end is None:
+    # `);` and spaces at the end, found by stripping: a regular expression searching for
+    # them backtracked quadratically over a long run of spaces after a ")".
+    end = text.rstrip()
+    end = end.removesuffix(";").rstrip()
+    if not end.endswith(")") or len(end) <= start.end():
         raise CommentsPageError("JSONP page without its closing parenthesis (truncated?)")
-    return text[start.end() : end.start()]
+    return text[start.end() : len(end) - 1]
 
 
 def comments_document(body: bytes, content_type: bytes | str | None = None) -> dict:
@@ -109,16 +112,17 @@ def beijing_to_utc(value: Any) -> str | None:
             moment = datetime.strptime(value.strip(), time_format)
         except ValueError:
             continue
-        return utc_iso(moment.replace(tzinfo=BEIJING))
+        return utc_iso_or_none(moment.replace(tzinfo=BEIJING))
     return None
 
 
 def merchant_reply(comment: dict) -> tuple[str | None, str | None]:
     """(text, UTC time) of the first reply in `replies` (JD's customer-service replies);
     first by time when the replies carry times, so late follow-ups never hide the answer."""
+    replies = comment.get("replies")
     replies = [
         reply
-        for reply in comment.get("replies") or []
+        for reply in (replies if isinstance(replies, list) else [])
         if isinstance(reply, dict) and clean_text(reply.get("content"))
     ]
     if not replies:

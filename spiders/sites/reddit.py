@@ -23,6 +23,7 @@ from scrapy.http import Response
 from spiders import mentions
 from spiders.base import Page, ReviewSpider
 from spiders.encoding import PageParseError
+from spiders.values import web_url
 
 SOURCE = "reddit"
 REDDIT_BASE_URL = "https://www.reddit.com"
@@ -62,15 +63,14 @@ def _post_url(post: dict, base_url: str) -> str | None:
     permalink = post.get("permalink")
     if isinstance(permalink, str) and permalink.startswith("/"):
         return f"{base_url}{permalink}"
-    url = post.get("url")
-    return url if isinstance(url, str) and url else None
+    return web_url(post.get("url"))
 
 
 def parse_post(post: dict, *, target_id: str, base_url: str, crawled_at: str) -> dict:
     """One t3 `data` object as a normalised mention."""
     name = mentions.item_id(post.get("name"))
     post_id = mentions.item_id(post.get("id"))
-    link = post.get("url")
+    link = web_url(post.get("url"))
     return mentions.mention_record(
         source=SOURCE,
         target_id=target_id,
@@ -85,7 +85,7 @@ def parse_post(post: dict, *, target_id: str, base_url: str, crawled_at: str) ->
         extra={
             "num_comments": mentions.count(post.get("num_comments")),
             "subreddit": mentions.item_id(post.get("subreddit")),
-            "link": link if post.get("is_self") is False and isinstance(link, str) else None,
+            "link": link if post.get("is_self") is False else None,
             "withdrawn": mentions.withdrawn_marker(post.get("selftext"), post.get("author")),
         },
         crawled_at=crawled_at,
