@@ -11,6 +11,10 @@ Cooldowns are counted between alert days, not wall-clock time, so replaying hist
 same decisions. Notices of one brand and day go out as one e-mail to the departments that own
 them (critical ones to `alerts.escalate_to` as well), through the send ledger of repwatch.mail;
 notified alerts are recorded in `alert_notifications`. Backfills evaluate and never send.
+
+The e-mail is rendered once per language its recipients read (templates/alert.*.j2, words from
+the catalogues' `alert_mail.*` entries); every version of one e-mail has the same ledger
+period, so each recipient gets one message per alert event, in their language.
 """
 
 from __future__ import annotations
@@ -21,14 +25,19 @@ import logging
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import duckdb
 
 from repwatch.config import Config, Recipient
+from repwatch.i18n import DEFAULT_LANGUAGE, LANGUAGES, translator
+
+if TYPE_CHECKING:
+    from repwatch.report import RenderedReport
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -43,22 +52,23 @@ EXAMPLE_ALERTS = 3
 
 @dataclass(frozen=True)
 class RuleKind:
-    label: str  # what the value is, in words
+    """How a rule fires; what its value is in words is the catalogue's alert_mail.rule.<rule>."""
+
     direction: str  # "up": fires above its threshold; "down": below
     kind: str  # count | share | score | rating
     of_reviews: bool  # rates of the day's reviews; other rules count all items
 
 
 RULES = {
-    "negative": RuleKind("negative reviews", "up", "count", False),
-    "negative_share": RuleKind("negative share of reviews", "up", "share", True),
-    "nss_drop": RuleKind("net sentiment score", "down", "score", True),
-    "rating_drop": RuleKind("average rating", "down", "rating", True),
-    "reviews": RuleKind("reviews", "up", "count", False),
-    "mentions": RuleKind("mentions", "up", "count", False),
-    "reach": RuleKind("reach (likes, votes, points)", "up", "count", False),
-    "problem_surge": RuleKind("negative items about", "up", "count", False),
-    "trigger_words": RuleKind("items with trigger words", "up", "count", False),
+    "negative": RuleKind("up", "count", False),
+    "negative_share": RuleKind("up", "share", True),
+    "nss_drop": RuleKind("down", "score", True),
+    "rating_drop": RuleKind("down", "rating", True),
+    "reviews": RuleKind("up", "count", False),
+    "mentions": RuleKind("up", "count", False),
+    "reach": RuleKind("up", "count", False),
+    "problem_surge": RuleKind("up", "count", False),
+    "trigger_words": RuleKind("up", "count", False),
 }
 
 NOTIFICATIONS_DDL = """
@@ -465,6 +475,7 @@ def open_since(
 
 
 def _number(value: float | None, kind: str) -> str:
+    """A figure as the reason sentence writes it, the same in every language."""
     if value is None:
         return "–"
     if kind == "share":
@@ -476,32 +487,49 @@ def _number(value: float | None, kind: str) -> str:
     return f"{value:,.1f}"
 
 
-def describe(alert: Alert, today: date | None = None) -> dict:
-    """The alert in words, e.g. "negative items 37 today vs 6.1 ± 2.3 usual; threshold 10.7"."""
-    rule = RULES[alert.rule]
-    label = f"{rule.label} {alert.subject.replace('_', ' ')}".strip()
-    when = "today" if today is None or alert.day == today else f"on {alert.day.isoformat()}"
-    number = _number(alert.value, rule.kind)
-    usual = ""
+def describe(alert: Alert, today: date | None = None, language: str = DEFAULT_LANGUAGE) -> dict:
+    """The alert in words in `language`: `label` (what the value is), `heading` (the label
+    capitalised), `where` (the source) and `sentence`, the reason, e.g. "negative reviews 46
+    today vs 8.4 ± 11.2 usual (5.2 on this weekday); threshold 16, critical 18"."""
+    tr = translator(language)
+    kind = RULES[alert.rule].kind
+    problem = tr.label("problem", alert.subject) if alert.subject else ""
+    label = tr.t(f"alert_mail.rule.{alert.rule}", problem=problem)
+    number = _number(alert.value, kind)
+    if today is None or alert.day == today:
+        sentence = tr.t("alert_mail.reason_today", label=label, value=number)
+    else:
+        sentence = tr.t(
+            "alert_mail.reason_on_day", label=label, value=number, date=tr.date(alert.day)
+        )
     if alert.baseline is not None:
-        spread = f" ± {_number(alert.baseline_stddev, rule.kind)}" if alert.baseline_stddev else ""
-        usual = f" vs {_number(alert.baseline, rule.kind)}{spread} usual"
+        usual = _number(alert.baseline, kind)
+        if alert.baseline_stddev:
+            usual += f" ± {_number(alert.baseline_stddev, kind)}"
+        sentence += tr.t("alert_mail.reason_usual", usual=usual)
     if alert.same_weekday_mean is not None:
-        usual += f" ({_number(alert.same_weekday_mean, rule.kind)} on this weekday)"
-    threshold = ""
+        weekday = _number(alert.same_weekday_mean, kind)
+        sentence += tr.t("alert_mail.reason_weekday", value=weekday)
     if alert.threshold_warning is not None:
-        threshold = f"; threshold {_number(alert.threshold_warning, rule.kind)}"
+        sentence += tr.t(
+            "alert_mail.reason_threshold", value=_number(alert.threshold_warning, kind)
+        )
         if alert.threshold_critical is not None:
-            threshold += f", critical {_number(alert.threshold_critical, rule.kind)}"
-    words = f"; words: {', '.join(alert.matched_words)}" if alert.matched_words else ""
+            critical = _number(alert.threshold_critical, kind)
+            sentence += tr.t("alert_mail.reason_critical", value=critical)
     if alert.since is not None:
-        threshold += f" (crossed on {alert.since.isoformat()}, not yet back under)"
-    where = "all sources" if alert.source == "all" else alert.source
+        sentence += tr.t("alert_mail.reason_since", date=tr.date(alert.since))
+    if alert.matched_words:
+        words = tr.t("alert_mail.list_separator").join(alert.matched_words)
+        sentence += tr.t("alert_mail.reason_words", words=words)
+    where = (
+        tr.t("common.all_sources") if alert.source == "all" else tr.label("source", alert.source)
+    )
     return {
         "label": label,
+        "heading": label[:1].upper() + label[1:],
         "where": where,
-        "sentence": f"{label} {number} {when}{usual}{threshold}{words}",
-        "direction": "fell below" if rule.direction == "down" else "rose above",
+        "sentence": sentence,
     }
 
 
@@ -550,14 +578,14 @@ def _examples(con, config: Config, alert: Alert) -> list[dict]:
         parameters,
     ).fetchall()
     rows.sort(key=lambda row: (-row[5], -(row[6].timestamp() if row[6] else 0)))
-    from repwatch.report import _short_text
+    from repwatch.report import short_text
 
     return [
         {
             "source": source,
             "rating": rating,
-            "title": _short_text(title, 120),
-            "text": _short_text(text, 200),
+            "title": short_text(title, 120),
+            "text": short_text(text, 200),
             "url": url,
             "likes": likes,
         }
@@ -565,9 +593,8 @@ def _examples(con, config: Config, alert: Alert) -> list[dict]:
     ]
 
 
-def _trend_png(con, config: Config, alert: Alert) -> bytes:
-    from repwatch.charts import sentiment_trend_png
-
+def _trend_series(con, config: Config, alert: Alert) -> list[dict]:
+    """Items per day by sentiment over `alerts.trend_days` up to the alert's day."""
     first = alert.day - timedelta(days=config.alerts.trend_days - 1)
     rows = con.execute(
         """
@@ -584,13 +611,20 @@ def _trend_png(con, config: Config, alert: Alert) -> bytes:
         day = first + timedelta(days=offset)
         positive, neutral, negative = by_day.get(day, (0, 0, 0))
         series.append({"day": day, "positive": positive, "neutral": neutral, "negative": negative})
-    where = "all sources" if alert.source == "all" else alert.source
-    return sentiment_trend_png(
-        series,
-        title=f"{alert.brand} · {where} · items per day, last {len(series)} days",
-        width_px=CHART_WIDTH_PX,
-        height_px=CHART_HEIGHT_PX,
-    )
+    return series
+
+
+def recipients_by_language(recipients: Iterable[Recipient]) -> dict[str, list[Recipient]]:
+    """The languages an alert e-mail is needed in, each with who reads it (render each once).
+    A recipient listed twice gets one message, in the language of the first listing."""
+    grouped: dict[str, list[Recipient]] = {}
+    seen: set[str] = set()
+    for recipient in recipients:
+        if recipient.email.lower() in seen:
+            continue
+        seen.add(recipient.email.lower())
+        grouped.setdefault(recipient.language, []).append(recipient)
+    return {language: grouped[language] for language in LANGUAGES if language in grouped}
 
 
 def _recipients(
@@ -671,69 +705,141 @@ def _ordered(notices: list[Notice]) -> list[Notice]:
     return sorted(notices, key=weight)
 
 
-def render_alert(
+def alert_period(day: date, brand: str, notices: list[Notice]) -> str:
+    """The send ledger's period of a brand's alert e-mail: its day, brand and notices, so the
+    same notices are never sent twice to anyone, and other notices make another e-mail."""
+    digest = hashlib.sha256(
+        "\n".join(
+            f"{notice.kind}|{'|'.join(notice.alert.key)}|{notice.alert.severity}"
+            for notice in _ordered(notices)
+        ).encode("utf-8")
+    ).hexdigest()[:10]
+    return f"{day.isoformat()}.{_slug(brand)}.{digest}"
+
+
+@dataclass(frozen=True)
+class _Firing:
+    """What an e-mail shows of a firing alert, the same in every language."""
+
+    notice: Notice
+    main_source: tuple[str, float] | None
+    examples: list[dict]
+
+
+def render_alert_versions(
     con,
     config: Config,
     day: date,
     brand: str,
     notices: list[Notice],
     today: date,
+    languages: Sequence[str],
     *,
-    unstaffed: list[str] = (),
-):
-    """One e-mail for a brand's notices of a day: the reasons in words, a trend chart of the
-    headline alert, example items with links, and who owns each alert (`unstaffed`: owning
-    departments without recipients, whose alerts went to the default alert recipients)."""
-    from repwatch.report import RenderedReport, _environment
-
+    unstaffed: Sequence[str] = (),
+) -> dict[str, RenderedReport]:
+    """The e-mail of a brand's notices of a day in each of `languages` (language ->
+    RenderedReport), all with the same ledger period: the reasons in words, a trend chart of
+    the headline alert, example items with links, and who owns each alert (`unstaffed`:
+    owning departments without recipients, whose alerts went to the default recipients).
+    The warehouse is read once for all languages."""
     notices = _ordered(notices)
-    fired = [notice for notice in notices if notice.kind != "resolved"]
+    firing = [
+        _Firing(
+            notice,
+            main_source(con, notice.alert),
+            _examples(con, config, notice.alert) if number < EXAMPLE_ALERTS else [],
+        )
+        for number, notice in enumerate(notice for notice in notices if notice.kind != "resolved")
+    ]
     resolved = [notice for notice in notices if notice.kind == "resolved"]
-    digest = hashlib.sha256(
-        "\n".join(
-            f"{notice.kind}|{'|'.join(notice.alert.key)}|{notice.alert.severity}"
-            for notice in notices
-        ).encode("utf-8")
-    ).hexdigest()[:10]
-    period = f"{day.isoformat()}.{_slug(brand)}.{digest}"
+    trend = _trend_series(con, config, firing[0].notice.alert) if firing else []
+    period = alert_period(day, brand, notices)
+    return {
+        language: _render_alert_version(
+            config, day, brand, period, firing, resolved, trend, today, unstaffed, language
+        )
+        for language in languages
+    }
+
+
+def _render_alert_version(
+    config: Config,
+    day: date,
+    brand: str,
+    period: str,
+    firing: list[_Firing],
+    resolved: list[Notice],
+    trend: list[dict],
+    today: date,
+    unstaffed: Sequence[str],
+    language: str,
+) -> RenderedReport:
+    from repwatch.charts import sentiment_trend_png
+    from repwatch.rendering import archive_copy, environment, finish_html
+    from repwatch.report import RenderedReport, chart_labels
+
+    tr = translator(language)
     items = []
     images: dict[str, bytes] = {}
-    for number, notice in enumerate(fired):
+    for number, fired in enumerate(firing):
+        alert = fired.notice.alert
+        words = describe(alert, today, language)
         entry = {
-            "kind": notice.kind,
-            "severity": notice.alert.severity,
-            "previous_severity": notice.previous_severity,
-            "department": notice.alert.department.replace("_", " "),
-            **describe(notice.alert, today),
-            "main_source": _main_source_words(con, notice.alert),
-            "unstaffed": notice.alert.department in unstaffed,
-            "examples": _examples(con, config, notice.alert) if number < EXAMPLE_ALERTS else [],
+            "kind": fired.notice.kind,
+            "severity": alert.severity,
+            "previous_severity": fired.notice.previous_severity,
+            "department": tr.label("department", alert.department),
+            **words,
+            "main_source": _main_source_words(tr, fired.main_source),
+            "unstaffed": alert.department in unstaffed,
+            "examples": [
+                {**example, "source": tr.label("source", example["source"])}
+                for example in fired.examples
+            ],
             "chart": None,
         }
         if number == 0:
             content_id = f"alert-trend.{period}@repwatch"
-            images[content_id] = _trend_png(con, config, notice.alert)
+            images[content_id] = sentiment_trend_png(
+                trend,
+                title=tr.t(
+                    "alert_mail.chart_title", brand=brand, where=words["where"], days=len(trend)
+                ),
+                width_px=CHART_WIDTH_PX,
+                height_px=CHART_HEIGHT_PX,
+                labels=chart_labels(language),
+            )
             entry["chart"] = {
                 "src": f"cid:{content_id}",
                 "width": CHART_WIDTH_PX,
                 "height": CHART_HEIGHT_PX,
-                "alt": f"Bar chart of {brand}'s items per day by sentiment up to {day}",
+                "alt": tr.t("alert_mail.chart_alt", brand=brand, date=tr.date(day)),
             }
         items.append(entry)
     cleared = [
-        {**describe(notice.alert, today), "department": notice.alert.department.replace("_", " ")}
+        {
+            **describe(notice.alert, today, language),
+            "department": tr.label("department", notice.alert.department),
+        }
         for notice in resolved
     ]
-    if fired:
-        head = fired[0].alert
-        subject = (
-            f"repwatch alert [{head.severity}] {brand}: {describe(head, today)['label']} "
-            f"{_number(head.value, RULES[head.rule].kind)} on {day.isoformat()}"
+    if items:
+        head = firing[0].notice.alert
+        subject = tr.t(
+            "alert_mail.subject",
+            severity=tr.t(f"alerts.severity_{head.severity}"),
+            brand=brand,
+            label=items[0]["label"],
+            value=_number(head.value, RULES[head.rule].kind),
+            date=tr.date(day),
         )
-        if len(fired) > 1:
-            subject += f" (+{len(fired) - 1} more)"
+        if len(items) > 1:
+            subject += tr.t("alert_mail.subject_more", count=len(items) - 1)
     else:
-        subject = f"repwatch alert resolved · {brand}: {len(resolved)} cleared on {day.isoformat()}"
+        subject = tr.t(
+            "alert_mail.subject_resolved", brand=brand, count=len(cleared), date=tr.date(day)
+        )
+    false_alarms = config.alerts.false_alarms_per_90_days
     values = {
         "subject": subject,
         "brand": brand,
@@ -741,22 +847,16 @@ def render_alert(
         "timezone": config.timezone,
         "alerts": items,
         "resolved": cleared,
-        "false_alarms": f"{config.alerts.false_alarms_per_90_days:g}",
-        "unstaffed": [department.replace("_", " ") for department in unstaffed],
-        "min_volume": config.alerts.min_volume,
-        "cooldown_hours": config.alerts.cooldown_hours,
+        "chance": tr.t("alert_mail.chance", count=false_alarms, value=f"{false_alarms:g}"),
+        "unstaffed": tr.t("alert_mail.list_separator").join(
+            tr.label("department", department) for department in unstaffed
+        ),
+        "min_volume": f"{config.alerts.min_volume:,}",
+        "cooldown_hours": f"{config.alerts.cooldown_hours:g}",
     }
-    environment = _environment()
-    html = environment.get_template("alert.html.j2").render(values)
-    import css_inline
-
-    html = css_inline.CSSInliner(load_remote_stylesheets=False, keep_at_rules=True).inline(html)
-    text = environment.get_template("alert.txt.j2").render(values)
-    archive_html = html
-    for content_id, png in images.items():
-        from repwatch.report import _data_uri
-
-        archive_html = archive_html.replace(f'src="cid:{content_id}"', f'src="{_data_uri(png)}"')
+    env = environment(language)
+    html = finish_html(env.get_template("alert.html.j2").render(values))
+    text = env.get_template("alert.txt.j2").render(values)
     return RenderedReport(
         report=REPORT,
         period=period,
@@ -764,13 +864,18 @@ def render_alert(
         html=html,
         text=text,
         images=images,
-        archive_html=archive_html,
+        archive_html=archive_copy(html, images),
+        language=language,
     )
 
 
-def _main_source_words(con, alert: Alert) -> str | None:
-    found = main_source(con, alert)
-    return f"mostly from {found[0]} ({found[1] * 100:.0f} %)" if found else None
+def _main_source_words(tr, found: tuple[str, float] | None) -> str | None:
+    if found is None:
+        return None
+    source, share = found
+    return tr.t(
+        "alert_mail.main_source", source=tr.label("source", source), share=tr.percent(share)
+    )
 
 
 @dataclass
@@ -840,13 +945,19 @@ def notify(config: Config, day: date, *, complete_day: bool, resend: bool = Fals
                 )
                 result.unsent.append(brand)
                 continue
-            rendered = render_alert(con, config, day, brand, own_shown, today, unstaffed=unstaffed)
-            delivery = deliver(config, rendered, con=con, recipients=recipients, resend=resend)
+            readers = recipients_by_language(recipients)
+            versions = render_alert_versions(
+                con, config, day, brand, own_shown, today, list(readers), unstaffed=unstaffed
+            )
+            for language, people in readers.items():
+                rendered = versions[language]
+                delivery = deliver(config, rendered, con=con, recipients=people, resend=resend)
+                result.sent += delivery.sent
+                result.skipped += delivery.skipped
+                result.emails.append(rendered.subject)
+            # Once per event, whatever the number of languages: the versions share the period.
             apply_notices(state, day, own)
-            _record_notices(con, day, own, state, rendered.period)
-            result.sent += delivery.sent
-            result.skipped += delivery.skipped
-            result.emails.append(rendered.subject)
+            _record_notices(con, day, own, state, alert_period(day, brand, own_shown))
     return result
 
 

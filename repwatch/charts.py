@@ -5,6 +5,12 @@ pixels drawn at `scale` times that size for high-density screens, on its own whi
 (it must read in dark-mode mail clients too), and the same data always gives the same bytes.
 Chinese and English text render alike: the sans-serif font list starts with a CJK font when one
 is installed (Noto Sans CJK SC first), matplotlib's DejaVu Sans covers the rest.
+
+Every word a chart draws besides its title and the data (legends, notes, the empty chart's
+message, metric descriptions) comes from `labels`, a mapping over the keys of CHART_LABELS
+(the English defaults, kept here only); a report passes its language's words from the message
+catalogue (`chart.*` entries, repwatch.report.chart_labels). Numbers are formatted the same in
+every language.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
+from types import MappingProxyType
 
 import matplotlib
 
@@ -89,17 +96,85 @@ _CJK_FONT_FILES = (
 )
 _CJK_PROBE = "中"
 _FALLBACK_FAMILY = "DejaVu Sans"
+_BOLD_WEIGHT = 600  # semibold and heavier pass for bold
+
+# The words charts draw, in English, by key; `labels=` of every chart overrides any of them.
+# `{name}` fields are filled with numbers the chart formats itself (the same in every language).
+CHART_LABELS: Mapping[str, str] = MappingProxyType(
+    {
+        # The empty chart of the trend, the line and the donut's hole without reviews.
+        "no_reviews": "no reviews in this period",
+        "no_reviews_short": "no reviews",
+        # Sentiment names: the trend's legend and the donut's legend.
+        "positive": "positive",
+        "neutral": "neutral",
+        "negative": "negative",
+        # sentiment_trend_png: the last day's negative count over its bar.
+        "last_day_negative": "{count} neg.",
+        # sentiment_line_png: the legend; {band} is the neutral band's half width.
+        "mean_score": "daily mean score (−1 … +1)",
+        "reviews_per_day": "reviews per day (right axis)",
+        "neutral_band": "neutral band (±{band})",
+        # sentiment_pie_png: the caption under the total in the hole, the legend's footer.
+        "reviews": "reviews",
+        "net_sentiment_score": "net sentiment score {value}",
+        # rating_distribution_png: the empty chart, the note top right, each row's label.
+        "no_rated_reviews": "no rated reviews in this period",
+        "rated_summary": "{count} rated · mean {mean} ★",
+        "stars": "{stars} ★",
+        # problem_bars_png: the empty chart, the total top right, the legend, the change of a
+        # type that had no complaints in the previous period.
+        "no_problems": "no problems reported in this period",
+        "total": "{count} in total",
+        "this_period": "this period",
+        "previous_period": "previous period",
+        "new": "new",
+        # competitor_bars_png: the empty chart, a brand without a value, the legend, and the
+        # description of each metric (top right).
+        "no_brands": "no brands to compare",
+        "no_data": "no data",
+        "own_brand": "own brand",
+        "competitor": "competitor",
+        "metric_reviews": "reviews",
+        "metric_mentions": "mentions",
+        "metric_avg_rating": "average rating, 1–5 ★",
+        "metric_bayesian_rating": "Bayesian average rating, 1–5 ★",
+        "metric_satisfaction_index": "satisfaction index, 0–100",
+        "metric_reputation_score": "reputation score, 0–100",
+        "metric_csat": "CSAT, % of rated reviews at 4–5 ★",
+        "metric_nss": "net sentiment score, −100 … +100",
+        "metric_share_of_voice": "share of voice",
+        "metric_response_rate": "reviews answered",
+        "metric_sla_compliance": "negative reviews answered within 24 h",
+        # word_cloud_png: the empty chart, the note top right.
+        "no_terms": "no terms in this period",
+        "top_terms": "top {count} terms",
+    }
+)
+
+
+def _labels(labels: Mapping[str, str] | None) -> Mapping[str, str]:
+    """CHART_LABELS with `labels` over them; an unknown key is a typo and refused."""
+    if not labels:
+        return CHART_LABELS
+    unknown = sorted(set(labels) - set(CHART_LABELS))
+    if unknown:
+        raise ValueError(f"unknown chart labels {unknown}; known: {', '.join(CHART_LABELS)}")
+    return {**CHART_LABELS, **labels}
 
 
 @dataclass(frozen=True)
 class ChartFonts:
     """The fonts every chart uses: `families` is matplotlib's sans-serif list; `path` and
-    `face_index` locate the file the word cloud draws with (PIL needs a file)."""
+    `face_index` locate the file the word cloud draws with (PIL needs a file); `bold` is the
+    weight strong text asks for ("normal" when the CJK family has no bold face: asking for
+    one would log a findfont warning for every size and draw regular glyphs anyway)."""
 
     families: tuple[str, ...]
     cjk_family: str | None
     path: str
     face_index: int
+    bold: str = "bold"
 
 
 @cache
@@ -109,7 +184,10 @@ def chart_fonts() -> ChartFonts:
     if cjk is not None:
         family, path = cjk
         index = getattr(path, "face_index", 0)  # which font of a collection (.ttc)
-        return ChartFonts((family, _FALLBACK_FAMILY), family, str(path), index)
+        bold = "bold" if _register_bold_face(family, str(path)) else "normal"
+        if bold == "normal":
+            log.info("no bold face of %s installed: charts set strong text in regular", family)
+        return ChartFonts((family, _FALLBACK_FAMILY), family, str(path), index, bold)
     log.warning("no CJK font found (install fonts-noto-cjk): Chinese text in charts shows as boxes")
     path = font_manager.findfont(font_manager.FontProperties(family=_FALLBACK_FAMILY))
     return ChartFonts((_FALLBACK_FAMILY,), None, str(path), getattr(path, "face_index", 0))
@@ -132,6 +210,35 @@ def _find_cjk_font() -> tuple[str, font_manager.FontPath] | None:
     if found is None and fc_family and fc_file and _has_cjk_glyphs(fc_file):
         found = _known_cjk_font((fc_family,))
     return found
+
+
+def _has_bold_face(family: str) -> bool:
+    def weight(value) -> int:
+        if isinstance(value, int | float):
+            return int(value)
+        return font_manager.weight_dict.get(str(value).lower(), 400)
+
+    return any(
+        entry.name == family and weight(entry.weight) >= _BOLD_WEIGHT
+        for entry in font_manager.fontManager.ttflist
+    )
+
+
+def _register_bold_face(family: str, regular_path: str) -> bool:
+    """Whether matplotlib knows a bold face of `family`, after adding the one installed beside
+    the regular file or named by fontconfig (a font cache older than the fonts misses it)."""
+    if _has_bold_face(family):
+        return True
+    known = {entry.fname for entry in font_manager.fontManager.ttflist}
+    candidates = [regular_path.replace("Regular", "Bold"), *_fontconfig_files(family, "Bold")]
+    for path in dict.fromkeys(candidates):
+        if path not in known and os.path.isfile(path) and _has_cjk_glyphs(path):
+            font_manager.fontManager.addfont(path)
+    return _has_bold_face(family)
+
+
+def _bold() -> str:
+    return chart_fonts().bold
 
 
 def _known_cjk_font(
@@ -165,12 +272,13 @@ def _fontconfig_cjk_font() -> tuple[str | None, str | None]:
     return family.split(",")[0] or None, path or None
 
 
-def _fontconfig_files(family: str | None) -> list[str]:
+def _fontconfig_files(family: str | None, style: str = "") -> list[str]:
     if not family or shutil.which("fc-list") is None:
         return []
+    pattern = f"{family}:style={style}" if style else family
     try:
         output = subprocess.run(
-            ["fc-list", "--format=%{file}\n", family],
+            ["fc-list", "--format=%{file}\n", pattern],
             capture_output=True,
             text=True,
             timeout=10,
@@ -372,17 +480,20 @@ def sentiment_trend_png(
     height_px: int = 260,
     scale: int = 2,
     events: Sequence[Mapping] = (),
+    labels: Mapping[str, str] | None = None,
 ) -> bytes:
     """Stacked daily bars of positive/neutral/negative counts, the last day highlighted.
 
     `series` holds one mapping per day, oldest first, with `day`, `positive`, `neutral`
     and `negative`. `events` (`day`, `label`) are drawn as dashed vertical markers; those
     outside the series are left out. The PNG is `scale` times the nominal size for sharp
-    display on high-density screens; the same data always gives the same bytes.
+    display on high-density screens; the same data always gives the same bytes. Words:
+    `labels` keys no_reviews, positive, neutral, negative, last_day_negative.
     """
     _check_size(width_px, height_px, scale)
+    words = _labels(labels)
     if not series:
-        return _empty_chart(title, "no reviews in this period", width_px, height_px, scale)
+        return _empty_chart(title, words["no_reviews"], width_px, height_px, scale)
     positions = list(range(len(series)))
     last = positions[-1]
     with _new_figure(width_px, height_px) as figure:
@@ -390,7 +501,9 @@ def sentiment_trend_png(
         bottoms = [0] * len(series)
         for sentiment, colour in SENTIMENT_COLOURS.items():
             heights = [int(point[sentiment]) for point in series]
-            bars = axes.bar(positions, heights, bottom=bottoms, color=colour, label=sentiment)
+            bars = axes.bar(
+                positions, heights, bottom=bottoms, color=colour, label=words[sentiment]
+            )
             for position, bar in zip(positions, bars, strict=True):
                 if position != last:
                     bar.set_alpha(_PAST_ALPHA)
@@ -398,7 +511,7 @@ def sentiment_trend_png(
                     bar.set_edgecolor("#1f2933")
                     bar.set_linewidth(0.8)
             bottoms = [bottom + height for bottom, height in zip(bottoms, heights, strict=True)]
-        _label_last_day(axes, series[-1], last, bottoms[-1])
+        _label_last_day(axes, series[-1], last, bottoms[-1], words["last_day_negative"])
         _style_axes(axes, series, title)
         event_labels = _events_by_position(series, events)
         if event_labels:
@@ -409,9 +522,9 @@ def sentiment_trend_png(
         return _png(figure, scale)
 
 
-def _label_last_day(axes, point: Mapping, position: int, total: int) -> None:
+def _label_last_day(axes, point: Mapping, position: int, total: int, text: str) -> None:
     axes.annotate(
-        f"{int(point['negative'])} neg.",
+        text.format(count=_thousands(int(point["negative"]))),
         xy=(position, total),
         xytext=(0, 3),
         textcoords="offset points",
@@ -419,7 +532,7 @@ def _label_last_day(axes, point: Mapping, position: int, total: int) -> None:
         va="bottom",
         fontsize=8,
         color=SENTIMENT_COLOURS["negative"],
-        fontweight="bold",
+        fontweight=_bold(),
     )
 
 
@@ -494,6 +607,7 @@ def sentiment_line_png(
     height_px: int = 260,
     scale: int = 2,
     events: Sequence[Mapping] = (),
+    labels: Mapping[str, str] | None = None,
 ) -> bytes:
     """The daily mean sentiment score (−1 … +1) as a line, the management trend line.
 
@@ -501,11 +615,13 @@ def sentiment_line_png(
     without reviews: the line breaks there) and optionally `reviews`, the day's count,
     drawn as light bars on a right-hand axis. Each day's point takes its sentiment colour;
     the neutral band is shaded; `events` are dashed markers as in `sentiment_trend_png`.
+    Words: `labels` keys no_reviews, mean_score, reviews_per_day, neutral_band.
     """
     _check_size(width_px, height_px, scale)
+    words = _labels(labels)
     scores = [point.get("score") for point in series]
     if not series or all(score is None for score in scores):
-        return _empty_chart(title, "no reviews in this period", width_px, height_px, scale)
+        return _empty_chart(title, words["no_reviews"], width_px, height_px, scale)
     positions = np.arange(len(series))
     values = np.array([np.nan if score is None else float(score) for score in scores])
     has_reviews = any(point.get("reviews") is not None for point in series)
@@ -516,7 +632,7 @@ def sentiment_line_png(
         if has_reviews:
             volume = axes.twinx()
             reviews = [int(point.get("reviews") or 0) for point in series]
-            volume.bar(positions, reviews, width=0.7, color=_VOLUME_COLOUR, label="reviews")
+            volume.bar(positions, reviews, width=0.7, color=_VOLUME_COLOUR)
             # The bars keep to the lower third, under the line.
             volume.set_ylim(0, max(1, max(reviews)) * 3.2)
             volume.set_yticks([0, max(reviews)], ["0", _thousands(max(reviews))])
@@ -549,7 +665,6 @@ def sentiment_line_png(
             color=_LINE_COLOUR,
             linewidth=1.6,
             zorder=3,
-            label="mean sentiment score",
         )
         colours = [SENTIMENT_COLOURS[_label_for(value)] for value in values if not np.isnan(value)]
         known = ~np.isnan(values)
@@ -571,7 +686,7 @@ def sentiment_line_png(
             ha="center",
             va="bottom" if values[last] >= 0 else "top",
             fontsize=_LABEL_SIZE,
-            fontweight="bold",
+            fontweight=_bold(),
             color=_score_text_colour(values[last]),
             zorder=5,
         )
@@ -584,12 +699,11 @@ def sentiment_line_png(
         axes.spines["bottom"].set_color(_AXIS_COLOUR)
         _day_ticks(axes, series)
         _draw_events(axes, series, _events_by_position(series, events))
-        handles = [
-            Line2D([], [], color=_LINE_COLOUR, linewidth=1.6, label="daily mean score (−1 … +1)")
-        ]
+        handles = [Line2D([], [], color=_LINE_COLOUR, linewidth=1.6, label=words["mean_score"])]
         if has_reviews:
-            handles.append(Patch(color=_VOLUME_COLOUR, label="reviews per day (right axis)"))
-        handles.append(Patch(color=_TRACK, label=f"neutral band (±{_NEUTRAL_BAND:g})"))
+            handles.append(Patch(color=_VOLUME_COLOUR, label=words["reviews_per_day"]))
+        band = words["neutral_band"].format(band=f"{_NEUTRAL_BAND:g}")
+        handles.append(Patch(color=_TRACK, label=band))
         _bottom_legend(figure, handles)
         return _png(figure, scale)
 
@@ -624,10 +738,13 @@ def rating_distribution_png(
     width_px: int = 600,
     height_px: int = 220,
     scale: int = 2,
+    labels: Mapping[str, str] | None = None,
 ) -> bytes:
     """Horizontal bars of the 5 … 1 star counts, each labelled with its count and share;
-    the number of rated reviews and their mean in the top right corner."""
+    the number of rated reviews and their mean in the top right corner. Words: `labels` keys
+    no_rated_reviews, rated_summary, stars."""
     _check_size(width_px, height_px, scale)
+    words = _labels(labels)
     unknown = sorted(set(counts) - set(_STAR_COLOURS))
     if unknown:
         raise ValueError(f"ratings are 1 to 5 stars, got {unknown}")
@@ -637,13 +754,21 @@ def rating_distribution_png(
         raise ValueError("rating counts cannot be negative")
     total = sum(values)
     if not total:
-        return _empty_chart(title, "no rated reviews in this period", width_px, height_px, scale)
+        return _empty_chart(title, words["no_rated_reviews"], width_px, height_px, scale)
     shares = _shares_percent(values)
     with _new_figure(width_px, height_px) as figure:
         mean = sum(star * value for star, value in zip(stars, values, strict=True)) / total
-        _figure_title(figure, title, f"{_thousands(total)} rated · mean {mean:.2f} ★")
+        summary = words["rated_summary"].format(count=_thousands(total), mean=f"{mean:.2f}")
+        _figure_title(figure, title, summary)
         axes = figure.add_axes((0, 0, 1, 1))
-        left_px = 44  # "5 ★" and a gap
+        star_labels = [words["stars"].format(stars=star) for star in stars]
+        left_px = (
+            _PAD_PX
+            + 10
+            + max(  # the row labels ("5 ★") and a gap
+                _text_width_px(figure, label, _LABEL_SIZE + 0.5) for label in star_labels
+            )
+        )
         _place_axes(axes, left_px, _PAD_PX, _TITLE_BAND_PX + 2, 10)
         positions = np.arange(len(stars))
         labels = [
@@ -667,7 +792,7 @@ def rating_distribution_png(
             )
         axes.set_xlim(0, top)
         axes.set_ylim(len(stars) - 0.5, -0.5)  # 5 stars on top
-        axes.set_yticks(positions, [f"{star} ★" for star in stars])
+        axes.set_yticks(positions, star_labels)
         axes.tick_params(axis="y", labelsize=_LABEL_SIZE + 0.5, colors=_INK, length=0)
         axes.set_xticks([])
         for side in ("top", "right", "bottom", "left"):
@@ -684,18 +809,21 @@ def sentiment_pie_png(
     width_px: int = 600,
     height_px: int = 240,
     scale: int = 2,
+    labels: Mapping[str, str] | None = None,
 ) -> bytes:
     """A donut of the positive/neutral/negative shares with the total in its hole and a
     legend of shares and counts (the net sentiment score under it). All zero draws an
-    empty grey ring saying "no reviews"."""
+    empty grey ring saying "no reviews". Words: `labels` keys reviews, no_reviews_short,
+    positive, neutral, negative, net_sentiment_score."""
     _check_size(width_px, height_px, scale)
+    words = _labels(labels)
     counts = [int(positive), int(neutral), int(negative)]
     if any(count < 0 for count in counts):
         raise ValueError("sentiment counts cannot be negative")
     total = sum(counts)
     with _new_figure(width_px, height_px) as figure:
         _figure_title(figure, title)
-        legend = _DonutLegend.fit(figure, counts, width_px, height_px)
+        legend = _DonutLegend.fit(figure, counts, width_px, height_px, words)
         diameter_px = legend.diameter_px
         left_px = legend.left_px - _DONUT_GAP_PX - diameter_px
         bottom_px = (height_px - _TITLE_BAND_PX - diameter_px) / 2
@@ -720,10 +848,10 @@ def sentiment_pie_png(
                 counterclock=False,
                 wedgeprops=_DONUT_RING,
             )
-            _donut_centre(figure, axes, _thousands(total), "reviews", diameter_px)
+            _donut_centre(figure, axes, _thousands(total), words["reviews"], diameter_px)
         else:
             axes.pie([1], colors=[_GRID], startangle=90, wedgeprops=_DONUT_RING)
-            _donut_centre(figure, axes, "", "no reviews", diameter_px)
+            _donut_centre(figure, axes, "", words["no_reviews_short"], diameter_px)
         axes.set_xlim(-1.02, 1.02)
         axes.set_ylim(-1.02, 1.02)
         axes.set_aspect("equal")
@@ -742,6 +870,7 @@ _SWATCH_PX = 11
 class _DonutLegend:
     """The legend right of the donut, sized from its text so that nothing is cut."""
 
+    sentiments: tuple[str, ...]
     names: tuple[str, ...]
     values: tuple[str, ...]
     footer: str
@@ -750,13 +879,15 @@ class _DonutLegend:
     diameter_px: float
 
     @classmethod
-    def fit(cls, figure: Figure, counts: list[int], width_px: int, height_px: int):
+    def fit(cls, figure: Figure, counts: list[int], width_px: int, height_px: int, words: Mapping):
         total = sum(counts)
         shares = _shares_percent(counts)
-        names = tuple(SENTIMENT_COLOURS)
+        sentiments = tuple(SENTIMENT_COLOURS)
+        names = tuple(words[sentiment] for sentiment in sentiments)
         footer = ""
         if total:
-            footer = f"net sentiment score {_signed((counts[0] - counts[2]) / total * 100, 0)}"
+            nss = _signed((counts[0] - counts[2]) / total * 100, 0)
+            footer = words["net_sentiment_score"].format(value=nss)
         tallest = height_px - _TITLE_BAND_PX - 2 * _PAD_PX
         for with_counts in (True, False):  # counts go first when space is short
             if total:
@@ -767,7 +898,7 @@ class _DonutLegend:
             else:
                 values = ("–",) * 3
             name_px = max(_text_width_px(figure, name, _LEGEND_SIZE) for name in names)
-            value_px = max(_text_width_px(figure, value, _LEGEND_SIZE, "bold") for value in values)
+            value_px = max(_text_width_px(figure, value, _LEGEND_SIZE, _bold()) for value in values)
             rows_px = _SWATCH_PX + 7 + name_px + 14 + value_px
             legend_px = max(rows_px, _text_width_px(figure, footer, _LABEL_SIZE) if footer else 0)
             diameter_px = min(
@@ -779,12 +910,15 @@ class _DonutLegend:
         # Centre the donut and legend together in the width they leave.
         spare_px = max(0.0, width_px - 2 * _PAD_PX - diameter_px - _DONUT_GAP_PX - legend_px)
         left_px = _PAD_PX + spare_px * 0.3 + diameter_px + _DONUT_GAP_PX
-        return cls(names, values, footer, left_px, left_px + rows_px - value_px, diameter_px)
+        return cls(
+            sentiments, names, values, footer, left_px, left_px + rows_px - value_px, diameter_px
+        )
 
     def draw(self, figure: Figure, width_px: int, height_px: int) -> None:
         lines = len(self.names) + (1 if self.footer else 0)
         top_px = _TITLE_BAND_PX + (height_px - _TITLE_BAND_PX - _LEGEND_LINE_PX * lines) / 2
-        for row, (name, value) in enumerate(zip(self.names, self.values, strict=True)):
+        rows = zip(self.sentiments, self.names, self.values, strict=True)
+        for row, (sentiment, name, value) in enumerate(rows):
             y = 1 - (top_px + (row + 0.5) * _LEGEND_LINE_PX) / height_px
             figure.add_artist(
                 Rectangle(
@@ -792,7 +926,7 @@ class _DonutLegend:
                     _SWATCH_PX / width_px,
                     _SWATCH_PX / height_px,
                     transform=figure.transFigure,
-                    facecolor=SENTIMENT_COLOURS[name],
+                    facecolor=SENTIMENT_COLOURS[sentiment],
                     edgecolor="none",
                 )
             )
@@ -811,7 +945,7 @@ class _DonutLegend:
                 va="center",
                 fontsize=_LEGEND_SIZE,
                 color=_INK,
-                fontweight="bold",
+                fontweight=_bold(),
             )
         if self.footer:
             y = 1 - (top_px + (len(self.names) + 0.5) * _LEGEND_LINE_PX) / height_px
@@ -829,11 +963,11 @@ def _donut_centre(figure: Figure, axes, number: str, caption: str, diameter_px: 
     """The total and its caption in the hole, shrunk to fit it, left out where too small."""
     hole_px = diameter_px * (1 - _DONUT_RING["width"]) * 0.8
     if number:
-        size = min(13.0, 13.0 * hole_px / _text_width_px(figure, number, 13.0, "bold"))
+        size = min(13.0, 13.0 * hole_px / _text_width_px(figure, number, 13.0, _bold()))
         if size < 7:
             return
         axes.text(
-            0, 0.1, number, ha="center", va="center", fontsize=size, fontweight="bold", color=_INK
+            0, 0.1, number, ha="center", va="center", fontsize=size, fontweight=_bold(), color=_INK
         )
     size = min(_LABEL_SIZE + (0 if number else 1), 9 * hole_px / _text_width_px(figure, caption, 9))
     if size >= 6:
@@ -852,7 +986,7 @@ def _category_axes(
     ellipsis past 40% of the width), and the width left for the bars."""
     width_px = figure.get_figwidth() * _DPI
     limit_px = width_px * 0.4
-    weights = [("bold" if strong else "normal") for strong in bold] or ["normal"] * len(labels)
+    weights = [(_bold() if strong else "normal") for strong in bold] or ["normal"] * len(labels)
     fitted = [
         _fit_text(figure, label, limit_px, _LABEL_SIZE + 0.5, weight)
         for label, weight in zip(labels, weights, strict=True)
@@ -884,30 +1018,32 @@ def problem_bars_png(
     width_px: int = 600,
     height_px: int = 260,
     scale: int = 2,
+    labels: Mapping[str, str] | None = None,
 ) -> bytes:
     """Horizontal bars of problem types in the order given (first on top), each labelled
     with its count and, where a row has `previous` (the count of the previous period), a
-    thin marker at that count and the change (more complaints red, fewer green)."""
+    thin marker at that count and the change (more complaints red, fewer green). Words:
+    `labels` keys no_problems, total, this_period, previous_period, new."""
     _check_size(width_px, height_px, scale)
+    words = _labels(labels)
     if not rows:
-        return _empty_chart(
-            title, "no problems reported in this period", width_px, height_px, scale
-        )
+        return _empty_chart(title, words["no_problems"], width_px, height_px, scale)
     labels = [str(row["label"]) for row in rows]
     counts = [int(row["count"]) for row in rows]
     previous = [None if row.get("previous") is None else int(row["previous"]) for row in rows]
     has_previous = any(value is not None for value in previous)
     with _new_figure(width_px, height_px) as figure:
-        _figure_title(figure, title, f"{_thousands(sum(counts))} in total")
+        _figure_title(figure, title, words["total"].format(count=_thousands(sum(counts))))
         axes, plot_px = _category_axes(figure, labels, 30 if has_previous else _PAD_PX)
         positions = np.arange(len(rows))
         ends = [max(count, before or 0) for count, before in zip(counts, previous, strict=True)]
         changes = [
-            _change_label(count, before) for count, before in zip(counts, previous, strict=True)
+            _change_label(count, before, words["new"])
+            for count, before in zip(counts, previous, strict=True)
         ]
         label_px = (
             max(
-                _text_width_px(figure, f"{_thousands(count)}  {change[0]}", _LABEL_SIZE, "bold")
+                _text_width_px(figure, f"{_thousands(count)}  {change[0]}", _LABEL_SIZE, _bold())
                 for count, change in zip(counts, changes, strict=True)
             )
             + 10
@@ -939,11 +1075,11 @@ def problem_bars_png(
                 textcoords="offset points",
                 va="center",
                 fontsize=_LABEL_SIZE,
-                fontweight="bold",
+                fontweight=_bold(),
                 color=_INK,
             )
             if change:
-                offset_pt = 4 + (_text_width_px(figure, text, _LABEL_SIZE, "bold") + 5) * 72 / _DPI
+                offset_pt = 4 + (_text_width_px(figure, text, _LABEL_SIZE, _bold()) + 5) * 72 / _DPI
                 axes.annotate(
                     change,
                     xy=(end, position),
@@ -955,7 +1091,7 @@ def problem_bars_png(
                 )
         if has_previous:
             handles = [
-                Patch(color=SENTIMENT_COLOURS["negative"], label="this period"),
+                Patch(color=SENTIMENT_COLOURS["negative"], label=words["this_period"]),
                 Line2D(
                     [],
                     [],
@@ -965,19 +1101,19 @@ def problem_bars_png(
                     linestyle="none",
                     markersize=9,
                     markeredgewidth=1.6,
-                    label="previous period",
+                    label=words["previous_period"],
                 ),
             ]
             _bottom_legend(figure, handles)
         return _png(figure, scale)
 
 
-def _change_label(count: int, previous: int | None) -> tuple[str, str]:
+def _change_label(count: int, previous: int | None, new: str) -> tuple[str, str]:
     """The change against the previous period as text and colour (more complaints is worse)."""
     if previous is None:
         return "", _MUTED
     if previous == 0:
-        return ("new", _TEXT_RED) if count else ("", _MUTED)
+        return (new, _TEXT_RED) if count else ("", _MUTED)
     delta = count - previous
     if delta == 0:
         return "±0", _MUTED
@@ -987,7 +1123,8 @@ def _change_label(count: int, previous: int | None) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class _Metric:
-    description: str
+    """How a competitor metric's values read; its description is the label `metric_<key>`."""
+
     format: Callable[[float], str]
     # The metric's fixed range, drawn as a light track behind the bars; None: 0 to the largest.
     limits: tuple[float, float] | None
@@ -998,27 +1135,17 @@ def _percent_of_fraction(value: float) -> str:
 
 
 COMPETITOR_METRICS: dict[str, _Metric] = {
-    "reviews": _Metric("reviews", _thousands, None),
-    "mentions": _Metric("mentions", _thousands, None),
-    "avg_rating": _Metric("average rating, 1–5 ★", lambda value: f"{value:.2f} ★", (0, 5)),
-    "bayesian_rating": _Metric(
-        "Bayesian average rating, 1–5 ★", lambda value: f"{value:.2f} ★", (0, 5)
-    ),
-    "satisfaction_index": _Metric(
-        "satisfaction index, 0–100", lambda value: f"{value:.1f}", (0, 100)
-    ),
-    "reputation_score": _Metric("reputation score, 0–100", lambda value: f"{value:.1f}", (0, 100)),
-    "csat": _Metric("CSAT, % of rated reviews at 4–5 ★", lambda value: f"{value:.0f}%", (0, 100)),
-    "nss": _Metric(
-        "net sentiment score, −100 … +100",
-        lambda value: _signed(value, 0),
-        (-100, 100),
-    ),
-    "share_of_voice": _Metric("share of voice", _percent_of_fraction, (0, 1)),
-    "response_rate": _Metric("reviews answered", _percent_of_fraction, (0, 1)),
-    "sla_compliance": _Metric(
-        "negative reviews answered within 24 h", _percent_of_fraction, (0, 1)
-    ),
+    "reviews": _Metric(_thousands, None),
+    "mentions": _Metric(_thousands, None),
+    "avg_rating": _Metric(lambda value: f"{value:.2f} ★", (0, 5)),
+    "bayesian_rating": _Metric(lambda value: f"{value:.2f} ★", (0, 5)),
+    "satisfaction_index": _Metric(lambda value: f"{value:.1f}", (0, 100)),
+    "reputation_score": _Metric(lambda value: f"{value:.1f}", (0, 100)),
+    "csat": _Metric(lambda value: f"{value:.0f}%", (0, 100)),
+    "nss": _Metric(lambda value: _signed(value, 0), (-100, 100)),
+    "share_of_voice": _Metric(_percent_of_fraction, (0, 1)),
+    "response_rate": _Metric(_percent_of_fraction, (0, 1)),
+    "sla_compliance": _Metric(_percent_of_fraction, (0, 1)),
 }
 
 
@@ -1030,29 +1157,32 @@ def competitor_bars_png(
     width_px: int = 600,
     height_px: int = 240,
     scale: int = 2,
+    labels: Mapping[str, str] | None = None,
 ) -> bytes:
     """Horizontal bars comparing brands on one `metric` (a key of COMPETITOR_METRICS, e.g.
     `satisfaction_index`), in the order given; own brands (`competitor` false) in blue with
-    bold names, competitors in grey. A brand whose value is None is marked "no data"."""
+    bold names, competitors in grey. A brand whose value is None is marked "no data". Words:
+    `labels` keys no_brands, no_data, own_brand, competitor, metric_<metric>."""
     _check_size(width_px, height_px, scale)
     if metric not in COMPETITOR_METRICS:
         raise ValueError(f"unknown metric {metric!r}; one of {', '.join(COMPETITOR_METRICS)}")
     spec = COMPETITOR_METRICS[metric]
+    words = _labels(labels)
     if not rows:
-        return _empty_chart(title, "no brands to compare", width_px, height_px, scale)
+        return _empty_chart(title, words["no_brands"], width_px, height_px, scale)
     names = [str(row["name"]) for row in rows]
     own = [not row.get("competitor", False) for row in rows]
     values = [None if row.get(metric) is None else float(row[metric]) for row in rows]
-    labels = ["no data" if value is None else spec.format(value) for value in values]
+    texts = [words["no_data"] if value is None else spec.format(value) for value in values]
     both_kinds = any(own) and not all(own)
     with _new_figure(width_px, height_px) as figure:
-        _figure_title(figure, title, spec.description)
+        _figure_title(figure, title, words[f"metric_{metric}"])
         axes, plot_px = _category_axes(figure, names, 30 if both_kinds else _PAD_PX, own)
         for tick, strong in zip(axes.get_yticklabels(), own, strict=True):
             if strong:
-                tick.set_fontweight("bold")
+                tick.set_fontweight(_bold())
                 tick.set_color(_OWN_COLOUR)
-        label_px = max(_text_width_px(figure, label, _LABEL_SIZE, "bold") for label in labels) + 10
+        label_px = max(_text_width_px(figure, text, _LABEL_SIZE, _bold()) for text in texts) + 10
         known = [value for value in values if value is not None] or [0.0]
         low, high = spec.limits or (0.0, max(1.0, max(known)))
         low, high = min(low, min(known)), max(high, max(known))
@@ -1069,24 +1199,24 @@ def competitor_bars_png(
         axes.barh(
             positions, [value or 0.0 for value in values], height=0.62, color=colours, zorder=3
         )
-        for position, value, label, strong in zip(positions, values, labels, own, strict=True):
+        for position, value, text, strong in zip(positions, values, texts, own, strict=True):
             negative = value is not None and value < 0
             axes.annotate(
-                label,
+                text,
                 xy=(value or 0.0, position),
                 xytext=(-4 if negative else 4, 0),
                 textcoords="offset points",
                 va="center",
                 ha="right" if negative else "left",
                 fontsize=_LABEL_SIZE,
-                fontweight="bold" if value is not None else "normal",
+                fontweight=_bold() if value is not None else "normal",
                 color=(_OWN_COLOUR if strong else _INK) if value is not None else _MUTED,
                 zorder=4,
             )
         if both_kinds:
             handles = [
-                Patch(color=_OWN_COLOUR, label="own brand"),
-                Patch(color=_COMPETITOR_COLOUR, label="competitor"),
+                Patch(color=_OWN_COLOUR, label=words["own_brand"]),
+                Patch(color=_COMPETITOR_COLOUR, label=words["competitor"]),
             ]
             _bottom_legend(figure, handles)
         return _png(figure, scale)
@@ -1107,16 +1237,19 @@ def word_cloud_png(
     scale: int = 2,
     term_sentiment: Mapping[str, str] | None = None,
     max_words: int = 80,
+    labels: Mapping[str, str] | None = None,
 ) -> bytes:
     """A word cloud of Chinese and English terms sized by weight, all set horizontally.
 
     Terms named in `term_sentiment` ("positive", "neutral", "negative") take that sentiment's
     colour, the others a dark neutral one. The layout is computed at the nominal size (the
     `wordcloud` package, fixed random state) and drawn at `scale`, which keeps it fast.
+    Words: `labels` keys no_terms, top_terms.
     """
     from wordcloud import WordCloud  # here: only the weekly and monthly reports draw one
 
     _check_size(width_px, height_px, scale)
+    words = _labels(labels)
     terms = sorted(
         ((str(term).strip(), float(weight)) for term, weight in weights.items()),
         key=lambda item: (-item[1], item[0]),
@@ -1124,7 +1257,7 @@ def word_cloud_png(
     # Ties go by term, so the picture does not depend on the mapping's order.
     terms = [(term, weight) for term, weight in terms if term and weight > 0][:max_words]
     if not terms:
-        return _empty_chart(title, "no terms in this period", width_px, height_px, scale)
+        return _empty_chart(title, words["no_terms"], width_px, height_px, scale)
     fonts = chart_fonts()
     cloud_width = width_px - 2 * _PAD_PX
     cloud_height = height_px - _TITLE_BAND_PX - _PAD_PX
@@ -1153,7 +1286,7 @@ def word_cloud_png(
     # The title drawn by matplotlib at the output resolution, the cloud pasted in by PIL:
     # matplotlib's figimage would resample the cloud, which costs more than the layout.
     with _new_figure(width_px, height_px, dpi=_DPI * scale) as figure:
-        _figure_title(figure, title, f"top {len(cloud.layout_)} terms")
+        _figure_title(figure, title, words["top_terms"].format(count=len(cloud.layout_)))
         figure.canvas.draw()
         canvas = Image.fromarray(np.asarray(figure.canvas.buffer_rgba())).convert("RGB")
     canvas.paste(

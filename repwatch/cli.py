@@ -85,6 +85,38 @@ def run(ctx: click.Context, day: date | None, send: bool, resend: bool) -> None:
 
 
 @main.command()
+@click.argument("report_name", metavar="REPORT", type=click.Choice(["daily", "weekly", "monthly"]))
+@click.option(
+    "--period",
+    "label",
+    default=None,
+    help="2026-11-27 (daily), 2026-W48 (weekly), 2026-11 (monthly), or any day in the period "
+    "(default: the last complete period).",
+)
+@click.option("--send/--no-send", default=True, help="E-mail the report (default: send).")
+@click.option("--resend", is_flag=True, help="Send again even to recipients who already got it.")
+@click.pass_context
+def report(ctx: click.Context, report_name: str, label: str | None, send: bool, resend: bool):
+    """Render, archive and e-mail one report from what the warehouse holds (no crawl): what
+    the weekly and monthly DAGs run. Each recipient gets their language and department's
+    version once."""
+    from repwatch.periods import last_complete_period, parse_period
+    from repwatch.pipeline import run_report
+
+    config = _load(ctx)
+    today = _yesterday() + timedelta(days=1)
+    try:
+        period = (
+            parse_period(report_name, label) if label else last_complete_period(report_name, today)
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--period") from None
+    result = run_report(config, period, send=send, resend=resend, progress=_say)
+    for path in result.archive_paths:
+        click.echo(f"report: {path}")
+
+
+@main.command()
 @click.option("--from", "start", type=DATE, required=True)
 @click.option("--to", "end", type=DATE, required=True)
 @click.option("--send", is_flag=True, help="Also e-mail each day's report (off by default).")
@@ -206,6 +238,12 @@ def _parse_breaks(values: tuple[str, ...]) -> dict[str, str]:
 
 
 @main.command("demo-site")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on (0.0.0.0 in a container, so other containers reach it).",
+)
 @click.option("--port", type=int, default=8808, show_default=True)
 @click.option("--last-day", type=DATE, default=None, help="Newest day served (default: yesterday).")
 @click.option(
@@ -215,13 +253,11 @@ def _parse_breaks(values: tuple[str, ...]) -> dict[str, str]:
     metavar="SOURCE=markup|empty|errors",
     help="Serve a source broken: changed markup, empty pages or HTTP errors (repeatable).",
 )
-def demo_site(port: int, last_day: date | None, breaks: tuple[str, ...]) -> None:
-    """Serve the demo review site on 127.0.0.1 until interrupted."""
+def demo_site(host: str, port: int, last_day: date | None, breaks: tuple[str, ...]) -> None:
+    """Serve the demo review site until interrupted."""
     from repwatch.demo_site.server import serve_forever
 
-    broken = _parse_breaks(breaks)
-    click.echo(f"demo review site on http://127.0.0.1:{port}/ (Ctrl-C stops)", err=True)
-    serve_forever(port, last_day=last_day, broken=broken)
+    serve_forever(port, last_day=last_day, broken=_parse_breaks(breaks), host=host)
 
 
 @main.group("quarantine")
@@ -297,7 +333,7 @@ def smtp_sink(port: int, out: Path) -> None:
 @click.pass_context
 def demo(ctx: click.Context, day: date | None) -> None:
     """Run the whole daily job against the local demo site and a local SMTP server."""
-    from repwatch.demo import run_demo
+    from repwatch.demo import run_demo, subject_of
 
     try:
         outcome = run_demo(_load(ctx), day or _yesterday(), progress=_say)
@@ -307,8 +343,41 @@ def demo(ctx: click.Context, day: date | None) -> None:
     click.echo(f"Report (archive): {outcome.archive_path}")
     click.echo(f"Report index:     {outcome.index_path}")
     for path in outcome.received:
-        click.echo(f"E-mail received:  {path}")
-    click.echo(f"Headline:         {outcome.subject}")
+        click.echo(f"E-mail received:  {path.name}: {subject_of(path)}")
+    if outcome.received:
+        click.echo(f"Mailbox:          {outcome.received[0].parent}")
+    click.echo(f"Daily headline:   {outcome.subject}")
+
+
+@main.command()
+@click.option(
+    "--mailbox",
+    "mailbox_dir",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    default=None,
+    help="Folder of .eml files: the SMTP sink's mailbox or the outbox (default: the "
+    "data folder's mailbox).",
+)
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None)
+@click.pass_context
+def screenshots(ctx: click.Context, mailbox_dir: Path | None, out_dir: Path | None) -> None:
+    """Render every e-mail of a folder in headless Chromium at phone and desktop width, as a
+    mail client would (no scripts, no network), and fail if an image is broken."""
+    from repwatch.screenshot import BrokenImagesError, ScreenshotError, screenshot_mailbox
+
+    data_dir = _load(ctx).paths.data_dir
+    mailbox_dir = mailbox_dir or data_dir / "mailbox"
+    out_dir = out_dir or data_dir / "screenshots"
+    try:
+        written = screenshot_mailbox(mailbox_dir, out_dir)
+    except BrokenImagesError as exc:
+        for name, sources in sorted(exc.broken.items()):
+            _say(f"{name}: broken images: {', '.join(sources)}")
+        raise click.ClickException(f"{len(exc.broken)} e-mails with broken images") from None
+    except ScreenshotError as exc:
+        raise click.ClickException(str(exc)) from None
+    for path in written:
+        click.echo(f"screenshot: {path}")
 
 
 @main.command("demo-data")
@@ -501,9 +570,9 @@ def config_check(ctx: click.Context) -> None:
 @click.pass_context
 def config_show(ctx: click.Context) -> None:
     """Print the effective config as JSON, secrets masked."""
-    config = _load(ctx.find_root())
-    shown = config.model_dump(mode="json")
-    shown["smtp"]["password"] = "********" if config.smtp.password else None
+    from repwatch.config import shown_config
+
+    shown = shown_config(_load(ctx.find_root()))
     click.echo(json.dumps(shown, indent=2, ensure_ascii=False))
 
 

@@ -8,9 +8,13 @@ works from any working directory. Environment variables override a few settings
 from __future__ import annotations
 
 import datetime
+import json
 import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -30,12 +34,6 @@ KNOWN_SOURCES = tuple(SOURCE_TARGET_KEYS)
 DEPARTMENTS = ("customer_service", "product", "marketing", "management", "data_engineering")
 
 # Settings a deployment may override without editing the file.
-ENV_OVERRIDES = {
-    "REPWATCH_SMTP_HOST": ("smtp", "host"),
-    "REPWATCH_SMTP_PORT": ("smtp", "port"),
-    "REPWATCH_SMTP_USERNAME": ("smtp", "username"),
-    "REPWATCH_SMTP_SENDER": ("smtp", "sender"),
-}
 SMTP_PASSWORD_ENV = "REPWATCH_SMTP_PASSWORD"
 # Relative to the working directory (unlike paths in the file).
 DATA_DIR_ENV = "REPWATCH_DATA_DIR"
@@ -106,10 +104,22 @@ class SourceConfig(_Strict):
         return value
 
 
+# Names end up in e-mail headers (subjects, To:): a line break there would add a header.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _one_line(value: str) -> str:
+    if _CONTROL_CHARACTERS.search(value):
+        raise ValueError("must be one line of text, without line breaks or control characters")
+    return value
+
+
 class Brand(_Strict):
     name: str = Field(min_length=1)
     competitor: bool = False
     sources: list[SourceConfig] = Field(min_length=1)
+
+    _name_is_one_line = field_validator("name")(_one_line)
 
 
 class Recipient(_Strict):
@@ -119,6 +129,8 @@ class Recipient(_Strict):
     language: Literal["en", "zh-CN"] = "en"
     brands: list[str] = Field(default_factory=list, description="empty: every own brand")
 
+    _name_is_one_line = field_validator("name")(_one_line)
+
 
 class ReportConfig(_Strict):
     recipients: list[Recipient] = Field(default_factory=list)
@@ -127,6 +139,8 @@ class ReportConfig(_Strict):
 
 class Reports(_Strict):
     daily: ReportConfig = ReportConfig()
+    weekly: ReportConfig = ReportConfig()
+    monthly: ReportConfig = ReportConfig()
 
 
 class Thresholds(_Strict):
@@ -157,7 +171,122 @@ class CrawlConfig(_Strict):
         return value
 
 
+# SMTP settings a deployment gives in the environment (SmtpConfig explains the precedence).
+SMTP_ENV = {
+    "REPWATCH_SMTP_HOST": "host",
+    "REPWATCH_SMTP_PORT": "port",
+    "REPWATCH_SMTP_USER": "username",
+    "REPWATCH_SMTP_USERNAME": "username",  # wins over _USER when both are set
+    "REPWATCH_SMTP_SENDER": "sender",
+    "REPWATCH_SMTP_STARTTLS": "starttls",
+    "REPWATCH_SMTP_SSL": "ssl",
+}
+# How Airflow hands the SMTP provider's default connection to tasks started with it in the
+# environment (URI or JSON form); read here without importing Airflow.
+AIRFLOW_SMTP_CONNECTION_ENV = "AIRFLOW_CONN_SMTP_DEFAULT"
+_TRUE_WORDS = {"true", "1", "yes", "on"}
+_FALSE_WORDS = {"false", "0", "no", "off", ""}
+
+
+def _connection_flag(extra: Mapping, key: str) -> bool:
+    value = extra.get(key, False)
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    # Airflow itself takes any non-empty string as true, so "disable_tls=false" would disable
+    # TLS there; the words are read by what they say here.
+    if word in _TRUE_WORDS | _FALSE_WORDS:
+        return word in _TRUE_WORDS
+    raise ValueError(f"{AIRFLOW_SMTP_CONNECTION_ENV}: extra {key}={value!r} is not true or false")
+
+
+def airflow_smtp_connection(environ: Mapping[str, str]) -> tuple[dict, str | None] | None:
+    """The Airflow SMTP connection in `environ` as (SmtpConfig settings, password), or None.
+
+    Accepts both forms Airflow reads from AIRFLOW_CONN_SMTP_DEFAULT:
+    `smtp://login:password@host:port?from_email=...&disable_tls=true` (URL-encoded parts; the
+    extras as query parameters or as JSON in `__extra__`) and `{"conn_type": "smtp",
+    "host": ..., "port": ..., "login": ..., "password": ..., "extra": {...}}`.
+    TLS follows the SMTP provider's hook: implicit SSL unless `disable_ssl`, else STARTTLS unless
+    `disable_tls`; without a port, 465 with SSL and 25 without (smtplib's defaults);
+    `from_email` is the sender and `timeout` the timeout. Errors never quote the value, which
+    holds the password.
+    """
+    value = (environ.get(AIRFLOW_SMTP_CONNECTION_ENV) or "").strip()
+    if not value:
+        return None
+    where = AIRFLOW_SMTP_CONNECTION_ENV
+    if value.startswith("{"):
+        try:
+            fields = json.loads(value)
+            extra = fields.get("extra") or {}
+            extra = json.loads(extra) if isinstance(extra, str) else extra
+        except (ValueError, AttributeError):
+            raise ValueError(f"{where}: not valid JSON") from None
+        if not isinstance(extra, dict):
+            raise ValueError(f"{where}: extra is not a JSON object")
+        conn_type = str(fields.get("conn_type") or "")
+        host, port = fields.get("host"), fields.get("port")
+        login, password = fields.get("login"), fields.get("password")
+    else:
+        try:
+            parts = urlsplit(value)
+            port = parts.port
+        except ValueError:
+            raise ValueError(f"{where}: not a valid connection URI") from None
+        conn_type = parts.scheme
+        host = unquote(parts.hostname) if parts.hostname else None
+        login = unquote(parts.username) if parts.username else None
+        password = unquote(parts.password) if parts.password else None
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        try:
+            extra = json.loads(query["__extra__"]) if "__extra__" in query else query
+        except ValueError:
+            raise ValueError(f"{where}: __extra__ is not valid JSON") from None
+    if conn_type.replace("-", "_") != "smtp":
+        raise ValueError(f"{where}: connection type is {conn_type!r}, expected 'smtp'")
+    if not host:
+        raise ValueError(f"{where}: the connection has no host")
+    ssl = not _connection_flag(extra, "disable_ssl")
+    settings: dict = {
+        "host": host,
+        "port": port or (465 if ssl else 25),
+        "username": login or None,
+        "ssl": ssl,
+        "starttls": not ssl and not _connection_flag(extra, "disable_tls"),
+    }
+    if extra.get("from_email"):
+        settings["sender"] = extra["from_email"]
+    if extra.get("timeout"):
+        settings["timeout_seconds"] = extra["timeout"]
+    return settings, password or None
+
+
+def smtp_environment_settings(environ: Mapping[str, str]) -> dict:
+    """SMTP settings from the environment: the Airflow connection, REPWATCH_SMTP_* over it."""
+    connection = airflow_smtp_connection(environ)
+    settings = dict(connection[0]) if connection else {}
+    for env_name, key in SMTP_ENV.items():
+        if environ.get(env_name):
+            settings[key] = environ[env_name]
+    return settings
+
+
 class SmtpConfig(_Strict):
+    """Where report e-mail goes. Each setting comes from the first of these that gives it:
+
+    1. REPWATCH_SMTP_HOST, _PORT, _USERNAME (or _USER), _SENDER, _STARTTLS, _SSL;
+    2. the Airflow connection in AIRFLOW_CONN_SMTP_DEFAULT, so a deployment configures SMTP
+       once for Airflow's own mail and for repwatch's reports;
+    3. the `smtp:` section of repwatch.yaml (what is committed: the demo's local server);
+    4. the defaults below.
+
+    The most specific source wins: a one-off REPWATCH_ variable over the deployment's shared
+    connection over the committed file. The password likewise comes from
+    REPWATCH_SMTP_PASSWORD, else the Airflow connection; never from the file. It is read when
+    needed and not kept in the model, so neither repr() nor model_dump() can show it.
+    """
+
     host: str | None = None
     port: int = Field(default=25, ge=1, le=65535)
     username: str | None = None
@@ -166,10 +295,20 @@ class SmtpConfig(_Strict):
     sender: str = "repwatch@localhost"
     timeout_seconds: float = Field(default=30, gt=0)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _environment_over_file(cls, data: object) -> object:
+        if isinstance(data, dict):
+            return {**data, **smtp_environment_settings(os.environ)}
+        return data
+
     @property
     def password(self) -> str | None:
-        """Only from the environment, never from the file."""
-        return os.environ.get(SMTP_PASSWORD_ENV) or None
+        """REPWATCH_SMTP_PASSWORD, else the Airflow connection's password; never from the file."""
+        if os.environ.get(SMTP_PASSWORD_ENV):
+            return os.environ[SMTP_PASSWORD_ENV]
+        connection = airflow_smtp_connection(os.environ)
+        return connection[1] if connection else None
 
 
 class NlpConfig(_Strict):
@@ -458,7 +597,8 @@ class Config(_Strict):
     reports: Reports = Reports()
     thresholds: Thresholds = Thresholds()
     crawl: CrawlConfig = CrawlConfig()
-    smtp: SmtpConfig = SmtpConfig()
+    # Built per config, not at import: its environment settings are read when loading.
+    smtp: SmtpConfig = Field(default_factory=SmtpConfig)
     nlp: NlpConfig = NlpConfig()
     metrics: MetricsConfig = MetricsConfig()
     events: list[Event] = Field(default_factory=list)
@@ -510,15 +650,6 @@ class Config(_Strict):
         return self.crawl.base_urls.get(source)
 
 
-def _apply_env_overrides(raw: dict) -> dict:
-    for env_name, (section, key) in ENV_OVERRIDES.items():
-        value = os.environ.get(env_name)
-        if value:
-            section_values = raw.get(section) or {}
-            raw[section] = {**section_values, key: value}
-    return raw
-
-
 def _location(error: dict) -> str:
     return ".".join(str(part) for part in error["loc"]) or "(top level)"
 
@@ -547,6 +678,9 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
+        if isinstance(exc, yaml.constructor.ConstructorError):
+            # safe_load refuses tags such as !!python/object/apply: they would run code.
+            problem += " (only plain YAML is read: no tags that build Python objects)"
         raise ConfigError(f"{config_path}:{where}: not valid YAML: {problem}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{config_path}: expected a mapping of settings at the top level")
@@ -555,7 +689,6 @@ def load_config(path: str | os.PathLike[str]) -> Config:
             f"{config_path}: smtp.password: secrets are not read from the file; "
             f"set {SMTP_PASSWORD_ENV} in the environment"
         )
-    raw = _apply_env_overrides(raw)
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
@@ -575,6 +708,54 @@ def load_config(path: str | os.PathLike[str]) -> Config:
             "config_file": config_path.resolve(),
         }
     )
+
+
+SECRET_MASK = "********"
+# Keys and URL query parameters whose values are credentials.
+_SECRET_NAME = re.compile(
+    r"(?i)^(?:.*[_-])?(?:password|passwd|pwd|secret|token|api_?key|access_?key|auth|"
+    r"signature|sig|key|credentials?)$"
+)
+# user:password@ in a URL (e.g. a base URL through an authenticated proxy or mirror).
+_URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]*):[^/\s@]*@")
+_QUERY_PARAMETER = re.compile(r"([?&;])([^=&#;\s]+)=([^&#;\s]*)")
+
+
+def mask_text_secrets(text: str) -> str:
+    """The text with URL passwords and credential-like query parameter values masked."""
+    text = _URL_PASSWORD.sub(rf"\1:{SECRET_MASK}@", text)
+
+    def parameter(match: re.Match) -> str:
+        separator, name, value = match.groups()
+        secret = _SECRET_NAME.match(name) and value
+        return f"{separator}{name}={SECRET_MASK if secret else value}"
+
+    return _QUERY_PARAMETER.sub(parameter, text) if "=" in text else text
+
+
+def mask_secrets(value: object) -> object:
+    """Plain data (a dumped config) with every secret masked: values under credential-like
+    keys, and passwords or credential parameters inside URLs anywhere."""
+    if isinstance(value, str):
+        return mask_text_secrets(value)
+    if isinstance(value, list):
+        return [mask_secrets(item) for item in value]
+    if isinstance(value, dict):
+        return {
+            key: SECRET_MASK
+            if isinstance(key, str) and _SECRET_NAME.match(key) and value[key]
+            else mask_secrets(value[key])
+            for key in value
+        }
+    return value
+
+
+def shown_config(config: Config) -> dict:
+    """The effective config as JSON-ready data for showing (`repwatch config show`): the SMTP
+    password only as set or not, and every other secret masked (see mask_secrets)."""
+    shown = mask_secrets(config.model_dump(mode="json"))
+    shown["smtp"]["password"] = SECRET_MASK if config.smtp.password else None
+    return shown
 
 
 def default_config_path() -> Path:

@@ -1,18 +1,20 @@
 """`repwatch demo`: the daily job end to end on the embedded defaults.
 
 Starts the demo review site and a local SMTP server on the ports the config points at,
-runs the day, and returns where the report and the received e-mails are.
+runs the day, then the weekly and monthly reports of the newest complete week and month,
+and returns where the reports and the received e-mails are.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from repwatch.config import Config
-from repwatch.pipeline import Progress, run_day
+from repwatch.periods import last_complete_period
+from repwatch.pipeline import Progress, run_day, run_report
 
 
 @dataclass
@@ -48,9 +50,14 @@ def run_demo(config: Config, day: date, *, progress: Progress) -> DemoOutcome:
         progress(f"demo review site: {site_url}; SMTP server: {config.smtp.host}:{sink.port}")
         before = len(sink.received)
         result = run_day(config, day, send=True, progress=progress)
+        # The management reports of the newest week and month the demo site's history covers.
+        for report in ("weekly", "monthly"):
+            period = last_complete_period(report, day + timedelta(days=1))
+            run_report(config, period, send=True, progress=progress)
         # The sink saves a message before it accepts it, so all are on disk by now.
         received = list(sink.received[before:])
-    subject = _subject_of(received[0]) if received else "(no new mail: already sent for this day)"
+    daily = [eml for eml in received if "-daily." in eml.name]
+    subject = subject_of(daily[0]) if daily else "(no new daily mail: already sent for this day)"
     return DemoOutcome(
         archive_path=result.archive_path,
         index_path=config.paths.reports_dir / "index.html",
@@ -59,7 +66,7 @@ def run_demo(config: Config, day: date, *, progress: Progress) -> DemoOutcome:
     )
 
 
-def _subject_of(eml: Path) -> str:
+def subject_of(eml: Path) -> str:
     from email import policy
     from email.parser import BytesParser
 

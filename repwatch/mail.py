@@ -3,12 +3,18 @@
 With an SMTP host configured, messages go out over SMTP; without one they are written as
 .eml files to the outbox folder. Either way every accepted message is ledgered at once,
 so a run that fails half-way resends only to the recipients it had not reached.
+
+A message is refused before anything is sent when its HTML part is over 100 KB (Gmail clips
+HTML parts above about 102 KB behind a "View entire message" link) or the whole message is
+over 5 MB (a common limit of company mail servers and of what mobile clients download).
+Keeping a report under both is the renderer's job; these limits are the guard.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import mimetypes
 import re
 import smtplib
 import ssl
@@ -40,10 +46,27 @@ create table if not exists send_ledger (
 )
 """
 _NOT_FILENAME = re.compile(r"[^A-Za-z0-9.@_-]+")
+_CID_REFERENCE = re.compile(r"""\bsrc\s*=\s*["']cid:([^"']+)["']""", re.IGNORECASE)
+MAX_HTML_BYTES = 100 * 1024
+MAX_MESSAGE_BYTES = 5 * 1024 * 1024
 
 
 class DeliveryError(Exception):
-    """A report could not be handed to the mail server; the message names host, port and cause."""
+    """A report could not be sent; the message names the report or the server and the cause."""
+
+
+class MessageTooLarge(DeliveryError):
+    """A report's e-mail is over a size limit; nothing of it was sent."""
+
+    def __init__(self, rendered: RenderedReport, *, part: str, size: int, limit: int, why: str):
+        self.report = f"{rendered.report}/{rendered.period}"
+        self.part = part
+        self.size = size
+        self.limit = limit
+        super().__init__(
+            f"report {self.report}: {part} is {size:,} bytes, over the limit of {limit:,} "
+            f"bytes ({why}); the report has to be made shorter before it can be sent"
+        )
 
 
 @dataclass(frozen=True)
@@ -60,7 +83,27 @@ def message_id(report: str, period: str, recipient_email: str) -> str:
 
 
 def build_message(rendered: RenderedReport, *, recipient: Recipient, sender: str) -> EmailMessage:
-    """multipart/alternative: text/plain, then multipart/related of text/html and its PNGs."""
+    """multipart/alternative: text/plain, then multipart/related of text/html and its PNGs;
+    inside multipart/mixed with the report's attachments when it has any.
+
+    Raises MessageTooLarge over the size limits and DeliveryError when the HTML refers to a
+    cid: image the report does not carry (it would show as a broken image).
+    """
+    html_bytes = len(rendered.html.encode("utf-8"))
+    if html_bytes > MAX_HTML_BYTES:
+        raise MessageTooLarge(
+            rendered,
+            part="the HTML part",
+            size=html_bytes,
+            limit=MAX_HTML_BYTES,
+            why="Gmail clips HTML parts above about 102 KB",
+        )
+    missing = sorted(set(_CID_REFERENCE.findall(rendered.html)) - set(rendered.images))
+    if missing:
+        raise DeliveryError(
+            f"report {rendered.report}/{rendered.period}: the HTML shows images the report "
+            f"does not carry: {', '.join('cid:' + content_id for content_id in missing)}"
+        )
     message = EmailMessage()
     message["From"] = sender
     message["To"] = Address(display_name=recipient.name, addr_spec=recipient.email)
@@ -79,6 +122,31 @@ def build_message(rendered: RenderedReport, *, recipient: Recipient, sender: str
             cid=f"<{content_id}>",
             disposition="inline",
             filename=content_id.split("@", 1)[0] + ".png",
+        )
+    for filename, content in rendered.attachments.items():
+        # Not left to the system's mime.types for CSV: some map it to a vendor type.
+        content_type = (
+            "text/csv"
+            if filename.lower().endswith(".csv")
+            else mimetypes.guess_type(filename)[0] or "application/octet-stream"
+        )
+        maintype, subtype = content_type.split("/", 1)
+        # Bytes go base64-encoded, so a CSV's byte order mark and CRLF line ends arrive intact.
+        message.add_attachment(
+            content,
+            maintype=maintype,
+            subtype=subtype,
+            filename=filename,
+            params={"charset": "utf-8", "name": filename} if maintype == "text" else {},
+        )
+    message_bytes = len(message.as_bytes(policy=SMTP_POLICY))
+    if message_bytes > MAX_MESSAGE_BYTES:
+        raise MessageTooLarge(
+            rendered,
+            part="the whole message",
+            size=message_bytes,
+            limit=MAX_MESSAGE_BYTES,
+            why="mail servers commonly refuse larger messages",
         )
     return message
 
@@ -202,7 +270,8 @@ def deliver(
 
     `con` is a writable DuckDB connection to the warehouse holding `send_ledger`.
     Transient SMTP failures are retried `attempts` times with delays doubling from
-    `retry_delay_seconds`; then DeliveryError is raised.
+    `retry_delay_seconds`; then DeliveryError is raised. A message over the size limits raises
+    MessageTooLarge before the first recipient is sent to.
     """
     if recipients is None:
         recipients = getattr(config.reports, rendered.report).recipients

@@ -60,6 +60,12 @@ def period_containing(report: str, day: date) -> Period:
     raise ValueError(f"unknown report {report!r} (known: {', '.join(REPORTS)})")
 
 
+def last_complete_period(report: str, today: date) -> Period:
+    """The newest period of `report` that ended before `today`."""
+    period = period_containing(report, today - timedelta(days=1))
+    return period if period.end < today else period.previous()
+
+
 def parse_period(report: str, label: str) -> Period:
     """A period from its label: `2026-11-27` (daily), `2026-W48` (weekly), `2026-11` (monthly).
     A day is accepted for every report and means the period containing it."""

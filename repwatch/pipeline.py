@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING
 from repwatch.alerts import check_alerts
 from repwatch.config import Config
 from repwatch.landing import landing_file, new_run_id
+from repwatch.periods import Period, period_containing
 
 if TYPE_CHECKING:
+    from repwatch.report import RenderedReport
     from repwatch.warehouse import TransformResult
 
 log = logging.getLogger(__name__)
@@ -296,18 +298,81 @@ def transform_days(config: Config, start: date, end: date) -> TransformResult | 
     return transform_period(config, start, end)
 
 
-def render_report(config: Config, day: date):
-    """Render the daily report for `day` from the warehouse and archive it."""
-    from repwatch.report import build_daily_context, render_daily, write_archive
+@dataclass
+class ReportRun:
+    """What reporting one period did: the archived versions and who was e-mailed."""
+
+    period: Period
+    archive_paths: list[Path] = field(default_factory=list)
+    sent: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # already in the send ledger
+    transport: str | None = None
+
+
+def render_period(config: Config, period: Period) -> list[tuple[RenderedReport, list]]:
+    """Every version of the period's report that its recipients need (by language,
+    department and brands), each with its recipients, plus the default version (English,
+    management order, every brand) for the archive even when nobody receives it."""
+    from repwatch.report import Variant, build_context, render_report, render_variants
     from repwatch.warehouse import connect
 
     with connect(config, read_only=True) as con:
-        context = build_daily_context(con, config, day)
-    rendered = render_daily(config, day, context)
+        context = build_context(con, config, period)
+    recipients = getattr(config.reports, period.report).recipients
+    versions = render_variants(config, period, context, recipients)
+    if all(rendered.variant != Variant() for rendered, _ in versions):
+        versions.append((render_report(config, period, context), []))
+    # The default version first: it is the one a run's summary points at.
+    return sorted(versions, key=lambda version: not version[0].variant.is_default)
+
+
+def run_report(
+    config: Config,
+    period: Period,
+    *,
+    send: bool,
+    resend: bool = False,
+    progress: Progress = _quiet,
+) -> ReportRun:
+    """Render the daily, weekly or monthly report of `period`, archive every version and,
+    when `send`, e-mail each recipient its version once (the send ledger skips anyone who
+    already has it unless `resend`)."""
+    from repwatch.mail import deliver
+    from repwatch.report import write_archive
+    from repwatch.warehouse import connect
+
+    result = ReportRun(period=period)
+    versions = render_period(config, period)
+    for rendered, _ in versions:
+        result.archive_paths.append(write_archive(config, rendered))
+    progress(f"{period.report} report {period}: {', '.join(map(str, result.archive_paths))}")
+    if not send:
+        return result
+    with connect(config) as con:
+        for rendered, recipients in versions:
+            if not recipients:
+                continue
+            delivery = deliver(config, rendered, con=con, recipients=recipients, resend=resend)
+            result.sent += delivery.sent
+            result.skipped += delivery.skipped
+            result.transport = delivery.transport
+    progress(
+        f"mail via {result.transport or 'nobody configured'}: {len(result.sent)} sent, "
+        f"{len(result.skipped)} already sent before"
+    )
+    return result
+
+
+def render_report(config: Config, day: date) -> tuple[RenderedReport, Path]:
+    """The default version of the daily report for `day`, archived."""
+    from repwatch.report import write_archive
+
+    rendered = render_period(config, period_containing("daily", day))[0][0]
     return rendered, write_archive(config, rendered)
 
 
 def send_report(config: Config, rendered, *, resend: bool = False):
+    """E-mail one rendered version to the configured recipients of its report."""
     from repwatch.mail import deliver
     from repwatch.warehouse import connect
 
@@ -412,17 +477,11 @@ def _check_quality_into(
 def _report_and_send(
     config: Config, day: date, result: DayResult, *, send: bool, resend: bool, progress: Progress
 ) -> None:
-    rendered, result.archive_path = render_report(config, day)
-    progress(f"report: {result.archive_path}")
-    if not send:
-        return
-    if result.report_withheld:
+    if send and result.report_withheld:
         progress("report not sent: data-quality errors in staging or marts (see above)")
-        return
-    delivery = send_report(config, rendered, resend=resend)
-    result.sent, result.skipped = list(delivery.sent), list(delivery.skipped)
-    result.transport = delivery.transport
-    progress(
-        f"mail via {delivery.transport}: {len(delivery.sent)} sent, "
-        f"{len(delivery.skipped)} already sent before"
+        send = False
+    run = run_report(
+        config, period_containing("daily", day), send=send, resend=resend, progress=progress
     )
+    result.archive_path = run.archive_paths[0]
+    result.sent, result.skipped, result.transport = run.sent, run.skipped, run.transport

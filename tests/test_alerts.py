@@ -1,9 +1,11 @@
 """Early-warning alerts: the demo's planted surge fires on its first day and is e-mailed once
-with its reasons; a generated quiet history stays within the false-alarm budget; the
-notification rules (cooldown, escalation, resolution, folding, recipients) on their own."""
+to each recipient, in their language, with its reasons; a generated quiet history stays within
+the false-alarm budget; the notification rules (cooldown, escalation, resolution, folding,
+recipients) on their own; the reasons in words."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 from email import policy
 from email.parser import BytesParser
@@ -17,11 +19,14 @@ from repwatch.alerts import (
     OpenAlert,
     apply_notices,
     count_quantile,
+    describe,
     plan_notices,
+    recipients_by_language,
     score_quantile,
     shown_notices,
 )
-from repwatch.config import PROJECT_DIR, AlertRule, Paths, load_config
+from repwatch.config import PROJECT_DIR, AlertRule, Paths, Recipient, load_config
+from repwatch.i18n import load_catalogue
 from tests.conftest import demo_base_urls, write_config
 
 DAY = date(2026, 11, 20)
@@ -154,14 +159,55 @@ def test_demo_surge_fires_on_its_first_day_and_is_mailed_once(surge_env):
 
     alert_mails = [_parse(path) for path in sink.received if "alert" in path.name]
     assert alert_mails, "no alert e-mail for the planted surge"
-    message = alert_mails[0]
-    assert str(message["Subject"]).strip().startswith("repwatch alert [")
-    text = message.get_body(("plain",)).get_content()
+    by_recipient: dict[str, list] = {}
+    for message in alert_mails:
+        by_recipient.setdefault(message["To"].addresses[0].addr_spec, []).append(message)
+    # The demo's customer service: cs-lead reads English, kefu Chinese; one e-mail each.
+    assert len(by_recipient["cs-lead@acme.example"]) == 1
+    assert len(by_recipient["kefu@acme.example"]) == 1
+    english, chinese = by_recipient["cs-lead@acme.example"][0], by_recipient["kefu@acme.example"][0]
+    assert english["X-Repwatch-Report"] == chinese["X-Repwatch-Report"]  # one event, one ledger key
+
+    assert str(english["Subject"]).strip().startswith("repwatch alert [")
+    text = english.get_body(("plain",)).get_content()
     assert "negative reviews" in text and "usual" in text and "threshold" in text
-    assert "Owner: customer service" in text
-    html_part = message.get_body(("html",))
-    assert any(part.get_content_type() == "image/png" for part in message.walk())
-    assert "cid:alert-trend" in html_part.get_content()
+    assert "Owner: Customer service." in text
+
+    assert str(chinese["Subject"]).strip().startswith("repwatch 预警 [")
+    chinese_text = chinese.get_body(("plain",)).get_content()
+    assert "负面评价为" in chinese_text and "通常为" in chinese_text and "阈值" in chinese_text
+    assert "负责：客服部。" in chinese_text
+    # Without the example items: review texts are data and stay as written.
+    chinese_words = re.sub(
+        r'<td class="review".*?</td>', "", chinese.get_body(("html",)).get_content(), flags=re.S
+    )
+    chinese_lines = "\n".join(
+        line for line in chinese_text.splitlines() if not line.startswith(("- ", "  "))
+    )
+    english_words = [
+        text.strip(" ,.")
+        for key, text in load_catalogue("en").items()
+        if key.startswith("alert_mail.") and isinstance(text, str) and "{" not in text
+    ] + ["usual", "threshold", "Owner", "Time zone", "likes", "Sent by"]
+    for body in (chinese_lines, chinese_words, str(chinese["Subject"])):
+        assert not [word for word in english_words if word and word in body]
+
+    def trend_png(message) -> bytes:
+        return next(
+            part.get_content() for part in message.walk() if part.get_content_type() == "image/png"
+        )
+
+    for message in (english, chinese):
+        assert "cid:alert-trend" in message.get_body(("html",)).get_content()
+    assert trend_png(chinese) != trend_png(english)  # the chart's words are Chinese too
+
+    with connect(config, read_only=True) as con:
+        recorded, alerts = con.execute(
+            "select count(*), count(distinct (brand, source, rule, subject)) "
+            "from alert_notifications where day = ?",
+            [DAY],
+        ).fetchone()
+    assert recorded == alerts > 0  # each notice once, not once per language
 
     received = len(sink.received)
     run_day(config, DAY, send=True)  # a re-run: the report and the alert are already sent
@@ -229,7 +275,7 @@ def test_a_department_without_recipients_goes_to_the_default_recipients():
 
     recipients, unstaffed = _recipients(config, "Acme Shop", [service])
     assert unstaffed == []
-    assert [r.department for r in recipients] == ["customer_service"]
+    assert recipients and {r.department for r in recipients} == {"customer_service"}
 
     nobody = config.model_copy(
         update={"alerts": config.alerts.model_copy(update={"default_recipients": []})}
@@ -388,3 +434,69 @@ def test_trigger_words_fire_on_the_days_items_carry_them(quiet_history):
         assert value == carrying.get((brand, day), 0)
         assert fired == (value >= 2)
         assert (matched_words or []) == ([word] if value else [])
+
+
+def test_recipients_are_grouped_by_language_once_each():
+    people = [
+        Recipient(email="a@x.example", language="zh-CN"),
+        Recipient(email="b@x.example"),
+        Recipient(email="A@x.example", language="en"),  # listed again: one message
+        Recipient(email="c@x.example", language="zh-CN"),
+    ]
+    grouped = recipients_by_language(people)
+    assert list(grouped) == ["en", "zh-CN"]
+    assert [r.email for r in grouped["en"]] == ["b@x.example"]
+    assert [r.email for r in grouped["zh-CN"]] == ["a@x.example", "c@x.example"]
+
+
+def _reason_alert(**changes) -> Alert:
+    from dataclasses import replace
+
+    alert = _alert(DAY, "warning", 46)
+    figures = {
+        "baseline": 8.4,
+        "baseline_stddev": 11.2,
+        "same_weekday_mean": 5.2,
+        "threshold_warning": 16.0,
+        "threshold_critical": 18.0,
+    }
+    return replace(alert, **{**figures, **changes})
+
+
+def test_the_reasons_in_english_and_chinese():
+    alert = _reason_alert()
+    english = describe(alert, DAY)
+    assert english["sentence"] == (
+        "negative reviews 46 today vs 8.4 ± 11.2 usual (5.2 on this weekday); "
+        "threshold 16, critical 18"
+    )
+    assert (english["heading"], english["where"]) == ("Negative reviews", "all sources")
+    chinese = describe(alert, DAY, "zh-CN")
+    assert chinese["sentence"] == (
+        "今日负面评价为 46，通常为 8.4 ± 11.2（以往同一星期几为 5.2）；阈值 16，严重阈值 18"
+    )
+    assert chinese["where"] == "全部来源"
+
+    surge = _reason_alert(
+        rule="problem_surge",
+        subject="delivery_logistics",
+        source="jd",
+        since=DAY - timedelta(days=2),
+        baseline_stddev=None,
+        same_weekday_mean=None,
+    )
+    later = DAY + timedelta(days=1)
+    assert describe(surge, later)["sentence"] == (
+        "negative items (Delivery logistics) 46 on 2026-11-20 vs 8.4 usual; threshold 16, "
+        "critical 18 (crossed on 2026-11-18, not yet back under)"
+    )
+    chinese = describe(surge, later, "zh-CN")
+    assert chinese["sentence"] == (
+        "2026年11月20日负面内容（物流配送）为 46，通常为 8.4；阈值 16，严重阈值 18"
+        "（2026年11月18日 起越过阈值，尚未回落）"
+    )
+    assert chinese["where"] == "京东"
+
+    words = _reason_alert(rule="trigger_words", matched_words=["投诉", "recall"])
+    assert describe(words, DAY, "zh-CN")["sentence"].endswith("；预警词：投诉、recall")
+    assert describe(words, DAY)["sentence"].endswith("; words: 投诉, recall")

@@ -350,3 +350,180 @@ def test_without_a_cjk_font_charts_use_dejavu_and_warn_once(without_cjk_font, ca
     assert _image(bars).size == (1200, 520)
     warnings = [record for record in caplog.records if "CJK" in record.getMessage()]
     assert len(warnings) == 1
+
+
+# --- words: every label reaches its chart, in the language given ---------------------------
+
+
+def _zh_labels() -> dict[str, str]:
+    from repwatch.report import chart_labels
+
+    return chart_labels("zh-CN")
+
+
+@pytest.mark.parametrize("name", CHARTS)
+def test_a_chinese_chart_differs_from_the_english_one(name):
+    draw, data, _ = CHARTS[name]
+    english = draw(data)
+    chinese = draw(data, labels=_zh_labels())
+    assert chinese != english
+    assert draw(data, labels=_zh_labels()) == chinese
+    empty_english = draw(EMPTY_INPUTS[name], width_px=600, height_px=240)
+    empty_chinese = draw(EMPTY_INPUTS[name], width_px=600, height_px=240, labels=_zh_labels())
+    assert empty_chinese != empty_english
+
+
+@pytest.mark.parametrize("name", CHARTS)
+def test_the_english_catalogue_draws_the_default_words(name):
+    from repwatch.report import chart_labels
+
+    draw, data, _ = CHARTS[name]
+    assert draw(data, labels=chart_labels("en")) == draw(data)
+
+
+_NO_PREVIOUS = [{"label": "产品质量", "count": 4, "previous": 0}]
+# Per label key, a chart that draws it: (draw(labels), description).
+_DRAWN_BY = {
+    "no_reviews": lambda labels: charts.sentiment_line_png([], title="t", labels=labels),
+    "no_reviews_short": lambda labels: charts.sentiment_pie_png(0, 0, 0, title="t", labels=labels),
+    "last_day_negative": lambda labels: charts.sentiment_trend_png(TREND, title="t", labels=labels),
+    "mean_score": lambda labels: charts.sentiment_line_png(LINE, title="t", labels=labels),
+    "reviews_per_day": lambda labels: charts.sentiment_line_png(LINE, title="t", labels=labels),
+    "neutral_band": lambda labels: charts.sentiment_line_png(LINE, title="t", labels=labels),
+    "reviews": lambda labels: charts.sentiment_pie_png(5, 2, 3, title="t", labels=labels),
+    "net_sentiment_score": lambda labels: charts.sentiment_pie_png(
+        5, 2, 3, title="t", labels=labels
+    ),
+    "no_rated_reviews": lambda labels: charts.rating_distribution_png({}, title="t", labels=labels),
+    "rated_summary": lambda labels: charts.rating_distribution_png(
+        {5: 3, 1: 1}, title="t", labels=labels
+    ),
+    "stars": lambda labels: charts.rating_distribution_png({5: 3, 1: 1}, title="t", labels=labels),
+    "no_problems": lambda labels: charts.problem_bars_png([], title="t", labels=labels),
+    "total": lambda labels: charts.problem_bars_png(PROBLEMS, title="t", labels=labels),
+    "this_period": lambda labels: charts.problem_bars_png(PROBLEMS, title="t", labels=labels),
+    "previous_period": lambda labels: charts.problem_bars_png(PROBLEMS, title="t", labels=labels),
+    "new": lambda labels: charts.problem_bars_png(_NO_PREVIOUS, title="t", labels=labels),
+    "no_brands": lambda labels: charts.competitor_bars_png([], "reviews", title="t", labels=labels),
+    "no_data": lambda labels: charts.competitor_bars_png(
+        BRANDS, "satisfaction_index", title="t", labels=labels
+    ),
+    "own_brand": lambda labels: charts.competitor_bars_png(
+        BRANDS, "reviews", title="t", labels=labels
+    ),
+    "competitor": lambda labels: charts.competitor_bars_png(
+        BRANDS, "reviews", title="t", labels=labels
+    ),
+    "no_terms": lambda labels: charts.word_cloud_png({}, title="t", labels=labels),
+    "top_terms": lambda labels: charts.word_cloud_png(TERMS, title="t", labels=labels),
+    **{
+        sentiment: lambda labels: charts.sentiment_trend_png(TREND, title="t", labels=labels)
+        for sentiment in ("positive", "neutral", "negative")
+    },
+    **{
+        f"metric_{metric}": lambda labels, metric=metric: charts.competitor_bars_png(
+            [{**row, "mentions": 10, "csat": 80, "bayesian_rating": 4.1} for row in BRANDS]
+            + [{"name": "x", "competitor": True, "response_rate": 0.5, "sla_compliance": 0.7}],
+            metric,
+            title="t",
+            labels=labels,
+        )
+        for metric in charts.COMPETITOR_METRICS
+    },
+}
+
+
+def test_every_label_key_is_documented_and_drawn_by_a_chart():
+    assert set(_DRAWN_BY) == set(charts.CHART_LABELS)
+
+
+@pytest.mark.parametrize("key", charts.CHART_LABELS)
+def test_every_label_is_drawn(key):
+    """Another word for one key changes the picture of a chart that draws it."""
+    draw = _DRAWN_BY[key]
+    changed = {key: "Q " + charts.CHART_LABELS[key]}  # the same {fields}, another word
+    assert draw(changed) != draw(None)
+
+
+def test_unknown_labels_are_refused():
+    with pytest.raises(ValueError, match="unknown chart labels"):
+        charts.problem_bars_png(PROBLEMS, title="t", labels={"in_total": "共"})
+
+
+# --- the bold face of the CJK font ---------------------------------------------------------
+
+
+@pytest.fixture
+def cjk_without_bold_in_matplotlib(monkeypatch):
+    """matplotlib's font list without the bold CJK faces (a cache written before they were
+    installed), and the chart fonts looked up afresh."""
+    manager = font_manager.fontManager
+    family = charts.chart_fonts().cjk_family
+    bold_files = {
+        entry.fname
+        for entry in manager.ttflist
+        if entry.name == family and font_manager.weight_dict.get(entry.weight, entry.weight) >= 600
+    }
+    assert bold_files, "the CJK font has a bold face installed here"
+    kept = [entry for entry in manager.ttflist if entry.fname not in bold_files]
+    monkeypatch.setattr(manager, "ttflist", kept)
+    manager._findfont_cached.cache_clear()  # the lookups cached with the bold face in the list
+    charts.chart_fonts.cache_clear()
+    charts._rc_params.cache_clear()
+    yield family
+    monkeypatch.undo()
+    manager._findfont_cached.cache_clear()
+    charts.chart_fonts.cache_clear()
+    charts._rc_params.cache_clear()
+
+
+def _findfont_warnings(caplog) -> list[str]:
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.name == "matplotlib.font_manager" and record.levelno >= logging.WARNING
+    ]
+
+
+def _draw_bold_text() -> None:
+    charts.competitor_bars_png(BRANDS, "satisfaction_index", title="t")
+    charts.problem_bars_png(PROBLEMS, title="t")
+    charts.sentiment_pie_png(765, 210, 259, title="t")
+
+
+@needs_cjk_font
+def test_the_bold_cjk_face_is_registered_when_matplotlib_misses_it(
+    cjk_without_bold_in_matplotlib, caplog
+):
+    caplog.set_level(logging.WARNING, logger="matplotlib.font_manager")
+    assert charts.chart_fonts().bold == "bold"
+    _draw_bold_text()
+    assert _findfont_warnings(caplog) == []
+
+
+@needs_cjk_font
+def test_without_a_bold_cjk_face_charts_ask_for_none(
+    cjk_without_bold_in_matplotlib, monkeypatch, caplog
+):
+    monkeypatch.setattr(charts, "_register_bold_face", lambda family, path: False)
+    caplog.set_level(logging.WARNING, logger="matplotlib.font_manager")
+    assert charts.chart_fonts().bold == "normal"
+    _draw_bold_text()
+    assert _findfont_warnings(caplog) == []
+    # Asking for bold anyway is what logged "Failed to find font weight bold" for every size.
+    charts.chart_fonts.cache_clear()
+    monkeypatch.setattr(
+        charts,
+        "chart_fonts",
+        lambda: charts.ChartFonts(
+            (cjk_without_bold_in_matplotlib, "DejaVu Sans"),
+            cjk_without_bold_in_matplotlib,
+            "",
+            0,
+            "bold",
+        ),
+    )
+    _draw_bold_text()
+    assert any(
+        "Failed to find font weight bold" in message for message in _findfont_warnings(caplog)
+    )

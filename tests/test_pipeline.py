@@ -86,19 +86,24 @@ def test_demo_day_end_to_end(demo_env):
     messages = demo_env.sink.messages("daily")
     recipients = sorted(r.email for r in config.reports.daily.recipients)
     assert sorted(m["To"].addresses[0].addr_spec for m in messages) == recipients
+    languages = {r.email: r.language for r in config.reports.daily.recipients}
+    assert set(languages.values()) == {"en", "zh-CN"}, "the demo mails both languages"
     for message in messages:
-        assert day.isoformat() in str(message["Subject"])
+        language = languages[message["To"].addresses[0].addr_spec]
+        day_label = day.isoformat() if language == "en" else f"{day.year}年{day.month}月{day.day}日"
+        assert day_label in str(message["Subject"])
         assert str(expected_negative) in str(message["Subject"])
         html_part = message.get_body(preferencelist=("html",))
         text_part = message.get_body(preferencelist=("plain",))
         assert text_part is not None and str(expected_negative) in text_part.get_content()
-        complaint_line = next(
-            line
-            for line in text_part.get_content().splitlines()
-            if line.startswith("What customers complain about")
-        )
-        for problem, count in complaints:
-            assert f"{problem.replace('_', ' ').capitalize()} {count}" in complaint_line
+        if language == "en":
+            complaint_line = next(
+                line
+                for line in text_part.get_content().splitlines()
+                if line.startswith("What customers complain about")
+            )
+            for problem, count in complaints:
+                assert f"{problem.replace('_', ' ').capitalize()} {count}" in complaint_line
         html = html_part.get_content()
         images = [p for p in message.walk() if p.get_content_type() == "image/png"]
         assert images, "at least one chart attached as PNG"

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 # Modules under repwatch.bench that contribute rows, in table order.
-MODULES = ("crawling", "sentiment", "metrics", "alerts", "quality")
+MODULES = ("crawling", "sentiment", "metrics", "alerts", "quality", "reports")
 
 
 @dataclass

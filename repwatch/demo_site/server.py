@@ -226,10 +226,13 @@ def serve_in_thread(port: int = 0, last_day: date | None = None) -> Iterator[str
 
 
 def serve_forever(
-    port: int, last_day: date | None = None, broken: dict[str, str] | None = None
+    port: int,
+    last_day: date | None = None,
+    broken: dict[str, str] | None = None,
+    host: str = "127.0.0.1",
 ) -> None:
     """Serve until interrupted (the `repwatch demo-site` command)."""
-    server = make_server(port=port, last_day=last_day, broken=broken)
+    server = make_server(host=host, port=port, last_day=last_day, broken=broken)
     print(
         f"Demo review site on {base_url_of(server)} (reviews up to {server.last_day}); "
         "Ctrl+C stops it",
