@@ -16,8 +16,8 @@ nothing twice. Crawls are incremental (from each target's watermark less the ove
 hour costs a few requests per target. Every warehouse task runs in the `repwatch_warehouse`
 pool. Backfill runs evaluate and send nothing unless `dag_run.conf` is `{"send": true}`.
 
-**Without Airflow.** `repwatch alerts check --date D` evaluates and sends the alerts of day D
-on the latest data (after `repwatch run`).
+**Without Airflow.** `repwatch alerts check --crawl-mentions --date D` does the same in one
+process; without `--crawl-mentions` it evaluates the warehouse as it is.
 """
 
 from __future__ import annotations

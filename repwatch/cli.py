@@ -529,8 +529,16 @@ def alerts_group() -> None:
 )
 @click.option("--from", "start", type=DATE, default=None, help="Evaluate from this day on.")
 @click.option("--send/--no-send", default=True, help="E-mail new alerts (default: send).")
+@click.option(
+    "--crawl-mentions",
+    is_flag=True,
+    help="First crawl the mention sources incrementally, load and transform the day "
+    "(what the hourly repwatch_alerts DAG does).",
+)
 @click.pass_context
-def alerts_check(ctx: click.Context, day: date | None, start: date | None, send: bool) -> None:
+def alerts_check(
+    ctx: click.Context, day: date | None, start: date | None, send: bool, crawl_mentions: bool
+) -> None:
     """Evaluate the alert rules on the warehouse as it is (run hourly after a load) and
     notify the alerts of the day; re-running sends nothing twice."""
     from zoneinfo import ZoneInfo
@@ -541,6 +549,10 @@ def alerts_check(ctx: click.Context, day: date | None, start: date | None, send:
     day = day or datetime.now(ZoneInfo(config.timezone)).date()
     if start is not None and start > day:
         raise click.BadParameter("--from is after --date")
+    if crawl_mentions:
+        from repwatch.orchestration import refresh_mentions
+
+        _say(f"mention sources: {refresh_mentions(config, day, progress=_say)} rows loaded")
     result = check_alerts(config, day, send=send, start=start, progress=_say)
     if result.evaluated is None:
         raise click.ClickException("nothing transformed yet: run `repwatch run` first")

@@ -12,7 +12,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -56,6 +56,15 @@ class Target(_Strict):
     def target_id(self) -> str:
         """Stable identifier stored with every record, e.g. `country=us&app_id=123`."""
         return "&".join(f"{key}={self.params[key]}" for key in sorted(self.params))
+
+    @property
+    def label(self) -> str:
+        """A short name for reports: the parameters, a drop folder by its own name (its full
+        path belongs to the machine, not to an e-mail)."""
+        return " ".join(
+            f"{key}={PurePath(value).name if key == 'folder' else value}"
+            for key, value in sorted(self.params.items())
+        )
 
 
 class SourceConfig(_Strict):

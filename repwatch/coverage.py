@@ -232,6 +232,7 @@ def build_coverage(con, config: Config, start: date, end: date) -> dict:
                 "brand": brand.name,
                 "source": source.source,
                 "target_id": target.target_id,
+                "target_label": target.label,
                 "status": status,
                 "last_crawl_at": run["started_at"] if run else None,
                 "pages_fetched": (run.get("responses") or 0) if run else 0,
@@ -245,7 +246,7 @@ def build_coverage(con, config: Config, start: date, end: date) -> dict:
                 "newest_item_age": _age_text(period_end - newest if newest else None),
                 "last_successful_crawl": clean.get(key),
                 "last_error": error,
-                "note": _note(f"{source.source} {target.target_id}", status, newest, error, zone),
+                "note": _note(f"{source.source} {target.label}", status, newest, error, zone),
             }
         )
     sources = [

@@ -162,6 +162,25 @@ def crawl_job(config: Config, job: CrawlJob, *, run_id: str, progress: Progress 
     raise LookupError(f"{job.label}: no such target in {config.config_file}")
 
 
+def refresh_mentions(config: Config, day: date, *, progress: Progress = _quiet) -> int:
+    """What the hourly alerts DAG does before evaluating, in one process: crawl the mention
+    sources incrementally, load, enrich and recompute `day`'s marts. Returns the rows loaded."""
+    from repwatch.landing import new_run_id
+    from repwatch.pipeline import check_and_load, enrich_reviews, transform_for_day
+
+    run_id = new_run_id()
+    plan = plan_crawls(config, day, sources=mention_sources(config))
+    landed = [
+        crawl_job(config, job, run_id=run_id, progress=progress)
+        for jobs in plan.values()
+        for job in jobs
+    ]
+    loaded = check_and_load(config, landed)
+    enrich_reviews(config, progress=progress)
+    transform_for_day(config, day, loaded.days, progress=progress)
+    return loaded.valid_rows
+
+
 def data_engineers(config: Config) -> list[Recipient]:
     """Who hears of a failed task: the recipients of the data-quality e-mail (`quality.notify`,
     else the daily report's data_engineering recipients), as repwatch.quality does."""

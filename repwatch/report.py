@@ -833,7 +833,7 @@ def coverage_notes(tr, coverage: dict) -> list[str]:
             notes.append(
                 _coverage_note(
                     tr,
-                    source["source"],
+                    tr.label("source", source["source"]),
                     source["status"],
                     source["newest_item_at"],
                     errors[0] if errors else None,
@@ -845,7 +845,7 @@ def coverage_notes(tr, coverage: dict) -> list[str]:
             notes.append(
                 _coverage_note(
                     tr,
-                    f"{target['source']} {target['target_id']}",
+                    f"{tr.label('source', target['source'])} {target['target_label']}",
                     target["status"],
                     target["newest_item_at"],
                     target["last_error"],

@@ -136,11 +136,13 @@ def test_a_broken_source_is_quarantined_and_shown_while_the_others_are_delivered
         assert f"- App Store: {appstore_reviews} reviews" in text
         for body in (text, html):
             assert "How complete is this report" in body
-            assert "jd: no items since the first crawl, last error: page failed to parse" in body
-        jd_line = next(line for line in text.splitlines() if line.startswith("- jd ("))
-        assert jd_line.startswith("- jd (failing): ") and "0 items kept" in jd_line
-        appstore_line = next(line for line in text.splitlines() if line.startswith("- appstore ("))
-        assert appstore_line.startswith("- appstore (ok): ")
+            assert (
+                "JD.com: no items since the first crawl, last error: page failed to parse" in body
+            )
+        jd_line = next(line for line in text.splitlines() if line.startswith("- JD.com ("))
+        assert jd_line.startswith("- JD.com (failing): ") and "0 items kept" in jd_line
+        appstore_line = next(line for line in text.splitlines() if line.startswith("- App Store ("))
+        assert appstore_line.startswith("- App Store (ok): ")
 
     # 4. The data engineers got a data-quality e-mail naming the broken source.
     to_engineers = [m for m in messages if m["To"].addresses[0].addr_spec == DATA_ENGINEERS]

@@ -181,9 +181,9 @@ def test_the_report_shows_the_coverage_section_and_the_failing_source(config):
     rendered = render_daily(config, DAY, context)
     for body in (rendered.html, rendered.text):
         assert "How complete is this report" in body
-        assert f"jd {JD_TARGET}: no items since the first crawl, last error: page failed" in (
-            body.replace("&amp;", "&")
+        assert f"JD.com {JD_TARGET}: no items since the first crawl, last error: page failed" in (
+            body
         )
-    assert "- appstore (not crawled): 6 pages fetched, 5 items kept, 1 quarantined" in (
+    assert "- App Store (not crawled): 6 pages fetched, 5 items kept, 1 quarantined" in (
         rendered.text
     )

@@ -157,3 +157,35 @@ def test_mention_sources_and_data_engineers_come_from_the_config(config):
         }
     )
     assert data_engineers(fallback) == [engineer]
+
+
+def test_alerts_check_can_first_refresh_the_mention_sources_alone(demo_env):
+    """`repwatch alerts check --crawl-mentions`: the hourly DAG's work without Airflow."""
+    import duckdb
+    from click.testing import CliRunner
+
+    from repwatch.cli import main
+
+    result = CliRunner().invoke(
+        main,
+        [
+            "--config",
+            str(demo_env.config_path),
+            "alerts",
+            "check",
+            "--crawl-mentions",
+            "--no-send",
+            "--date",
+            demo_env.day.isoformat(),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    with duckdb.connect(str(demo_env.config.paths.warehouse), read_only=True) as con:
+        loaded = dict(con.execute("select source, count(*) from int_reviews group by 1").fetchall())
+        marts = con.execute(
+            "select count(*) from mart_brand_kpis where period_start = ?", [demo_env.day]
+        ).fetchone()[0]
+    assert set(loaded) == set(mention_sources(demo_env.config)) and all(loaded.values())
+    assert marts > 0, "the day's marts were recomputed"
+    assert "alerts fired" in result.output
+    assert demo_env.sink.received == []
