@@ -1,6 +1,8 @@
 """What the repwatch DAGs share: the config, default arguments, the warehouse pool, the marts
-asset, the tasks of the crawl → load → transform chain, and how a run finds its period and
-whether it sends mail. Not a DAG itself (.airflowignore keeps the dag-processor off it).
+asset, the tasks of the crawl → load → transform chain, how a run finds its period and
+whether it sends mail, the @dag policy of every DAG (`repwatch_dag`), and the weekly and
+monthly report DAGs, which differ in their period only (`period_report_dag`). Not a DAG
+itself (.airflowignore keeps the dag-processor off it).
 
 Every task calls one library function; the library never imports Airflow.
 """
@@ -15,6 +17,7 @@ from airflow.sdk import (
     CronDataIntervalTimetable,
     Param,
     TriggerRule,
+    dag,
     get_current_context,
     task,
 )
@@ -314,3 +317,35 @@ def wait_and_report(report: str, config) -> None:
         timeout=PERIOD_WAIT.total_seconds(),
     )
     wait >> report_period.override(task_id=f"report_{report.removesuffix('ly')}")(report)
+
+
+def repwatch_dag(name: str, cron: str, config, *, timeout: timedelta, doc_md: str, **options):
+    """@dag with the policy of every repwatch DAG: dag_id `repwatch_<name>`, a data-interval
+    timetable on `cron` in the config's time zone, no catchup, one run at a time, retries
+    and the failure e-mail with `timeout` per task, the `send` param; `options` (e.g.
+    dagrun_timeout) go to @dag as they are."""
+    return dag(
+        dag_id=f"repwatch_{name}",
+        schedule=timetable(cron, config),
+        start_date=start_date(config),
+        catchup=False,
+        max_active_runs=1,
+        tags=["repwatch", name],
+        default_args=default_args(config, timeout=timeout),
+        params=SEND_PARAMS,
+        doc_md=doc_md,
+        **options,
+    )
+
+
+def period_report_dag(report: str, cron: str, doc_md: str):
+    """The DAG of the weekly or monthly report, `repwatch_<report>`: `wait_and_report` once
+    a period of `cron` is over. Returns the decorated DAG function for the DAG file to call,
+    so that the DAG's file is that file."""
+    config = parse_config()
+
+    @repwatch_dag(report, cron, config, timeout=timedelta(hours=1), doc_md=doc_md)
+    def period_report():
+        wait_and_report(report, config)
+
+    return period_report

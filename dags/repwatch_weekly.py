@@ -29,33 +29,7 @@ period, send=...)`, in the `repwatch_warehouse` pool. Backfill runs send nothing
 
 from __future__ import annotations
 
-from datetime import timedelta
+from repwatch_common import period_report_dag
 
-from airflow.sdk import dag
-from repwatch_common import (
-    SEND_PARAMS,
-    default_args,
-    parse_config,
-    start_date,
-    timetable,
-    wait_and_report,
-)
-
-CONFIG = parse_config()
-
-
-@dag(
-    schedule=timetable("0 0 * * 1", CONFIG),
-    start_date=start_date(CONFIG),
-    catchup=False,
-    max_active_runs=1,
-    tags=["repwatch", "weekly"],
-    default_args=default_args(CONFIG, timeout=timedelta(hours=1)),
-    params=SEND_PARAMS,
-    doc_md=__doc__,
-)
-def repwatch_weekly():
-    wait_and_report("weekly", CONFIG)
-
-
+repwatch_weekly = period_report_dag("weekly", "0 0 * * 1", doc_md=__doc__)
 repwatch_weekly()

@@ -255,38 +255,33 @@ def _known_cjk_font(
     return None
 
 
-def _fontconfig_cjk_font() -> tuple[str | None, str | None]:
-    if shutil.which("fc-match") is None:
-        return None, None
+def _fontconfig(*command: str) -> str | None:
+    """The output of a fontconfig command (fc-match, fc-list); None where fontconfig is not
+    installed or the command fails."""
+    if shutil.which(command[0]) is None:
+        return None
     try:
-        output = subprocess.run(
-            ["fc-match", "--format=%{family}\n%{file}", "sans-serif:lang=zh-cn"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
+        return subprocess.run(
+            command, capture_output=True, text=True, timeout=10, check=True
         ).stdout
     except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _fontconfig_cjk_font() -> tuple[str | None, str | None]:
+    output = _fontconfig("fc-match", "--format=%{family}\n%{file}", "sans-serif:lang=zh-cn")
+    if output is None:
         return None, None
     family, _, path = output.partition("\n")
     return family.split(",")[0] or None, path or None
 
 
 def _fontconfig_files(family: str | None, style: str = "") -> list[str]:
-    if not family or shutil.which("fc-list") is None:
+    if not family:
         return []
     pattern = f"{family}:style={style}" if style else family
-    try:
-        output = subprocess.run(
-            ["fc-list", "--format=%{file}\n", pattern],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return sorted(set(output.split()))
+    output = _fontconfig("fc-list", "--format=%{file}\n", pattern)
+    return sorted(set(output.split())) if output else []
 
 
 def _has_cjk_glyphs(path: str) -> bool:
@@ -760,43 +755,20 @@ def rating_distribution_png(
         mean = sum(star * value for star, value in zip(stars, values, strict=True)) / total
         summary = words["rated_summary"].format(count=_thousands(total), mean=f"{mean:.2f}")
         _figure_title(figure, title, summary)
-        axes = figure.add_axes((0, 0, 1, 1))
-        star_labels = [words["stars"].format(stars=star) for star in stars]
-        left_px = (
-            _PAD_PX
-            + 10
-            + max(  # the row labels ("5 ★") and a gap
-                _text_width_px(figure, label, _LABEL_SIZE + 0.5) for label in star_labels
-            )
-        )
-        _place_axes(axes, left_px, _PAD_PX, _TITLE_BAND_PX + 2, 10)
+        star_labels = [words["stars"].format(stars=star) for star in stars]  # 5 stars on top
+        # Short row labels ("5 ★") sit closer to their bars than category names do.
+        axes, plot_px = _category_axes(figure, star_labels, 10, gap_px=10, tick_pad_pt=3.5)
         positions = np.arange(len(stars))
         labels = [
             f"{_thousands(value)} · {share}%" for value, share in zip(values, shares, strict=True)
         ]
-        plot_px = width_px - left_px - _PAD_PX
         label_px = max(_text_width_px(figure, label, _LABEL_SIZE) for label in labels) + 8
         top = max(1, max(values)) / max(0.3, 1 - label_px / plot_px)
         axes.barh(positions, [top] * len(stars), height=0.62, color=_TRACK, zorder=1)
         axes.barh(positions, values, height=0.62, color=[_STAR_COLOURS[s] for s in stars], zorder=2)
         for position, value, label in zip(positions, values, labels, strict=True):
-            axes.annotate(
-                label,
-                xy=(value, position),
-                xytext=(4, 0),
-                textcoords="offset points",
-                va="center",
-                fontsize=_LABEL_SIZE,
-                color=_INK,
-                zorder=3,
-            )
+            _bar_label(axes, label, value, position)
         axes.set_xlim(0, top)
-        axes.set_ylim(len(stars) - 0.5, -0.5)  # 5 stars on top
-        axes.set_yticks(positions, star_labels)
-        axes.tick_params(axis="y", labelsize=_LABEL_SIZE + 0.5, colors=_INK, length=0)
-        axes.set_xticks([])
-        for side in ("top", "right", "bottom", "left"):
-            axes.spines[side].set_visible(False)
         return _png(figure, scale)
 
 
@@ -980,10 +952,18 @@ def _donut_centre(figure: Figure, axes, number: str, caption: str, diameter_px: 
 
 
 def _category_axes(
-    figure: Figure, labels: Sequence[str], bottom_px: float, bold: Sequence[bool] = ()
+    figure: Figure,
+    labels: Sequence[str],
+    bottom_px: float,
+    bold: Sequence[bool] = (),
+    *,
+    gap_px: float = 8,
+    tick_pad_pt: float = 6,
 ) -> tuple[Axes, float]:
-    """Axes under the title with room on the left for the category labels (cut with an
-    ellipsis past 40% of the width), and the width left for the bars."""
+    """Axes under the title for horizontal bars, one row per label, the first on top, with
+    room on the left for the labels (cut with an ellipsis past 40% of the width, `gap_px`
+    more beside them, drawn `tick_pad_pt` points from the bars); and the width left for the
+    bars."""
     width_px = figure.get_figwidth() * _DPI
     limit_px = width_px * 0.4
     weights = [(_bold() if strong else "normal") for strong in bold] or ["normal"] * len(labels)
@@ -993,7 +973,7 @@ def _category_axes(
     ]
     left_px = (
         _PAD_PX
-        + 8
+        + gap_px
         + max(
             _text_width_px(figure, label, _LABEL_SIZE + 0.5, weight)
             for label, weight in zip(fitted, weights, strict=True)
@@ -1006,9 +986,36 @@ def _category_axes(
     axes.set_xticks([])
     positions = np.arange(len(labels))
     axes.set_yticks(positions, fitted)
-    axes.tick_params(axis="y", labelsize=_LABEL_SIZE + 0.5, colors=_INK, length=0, pad=6)
+    axes.tick_params(axis="y", labelsize=_LABEL_SIZE + 0.5, colors=_INK, length=0, pad=tick_pad_pt)
     axes.set_ylim(len(labels) - 0.5, -0.5)  # first row on top
     return axes, width_px - left_px - _PAD_PX
+
+
+def _bar_label(
+    axes: Axes,
+    text: str,
+    x: float,
+    position: float,
+    *,
+    offset_pt: float = 4,
+    colour: str = _INK,
+    weight: str = "normal",
+    zorder: float = 3,
+) -> None:
+    """A label beside the end `x` of the horizontal bar at `position`: `offset_pt` points to
+    its right, or, with a negative offset, to its left and aligned right."""
+    axes.annotate(
+        text,
+        xy=(x, position),
+        xytext=(offset_pt, 0),
+        textcoords="offset points",
+        va="center",
+        ha="right" if offset_pt < 0 else "left",
+        fontsize=_LABEL_SIZE,
+        fontweight=weight,
+        color=colour,
+        zorder=zorder,
+    )
 
 
 def problem_bars_png(
@@ -1068,27 +1075,10 @@ def problem_bars_png(
             positions, counts, ends, changes, strict=True
         ):
             text = _thousands(count)
-            axes.annotate(
-                text,
-                xy=(end, position),
-                xytext=(4, 0),
-                textcoords="offset points",
-                va="center",
-                fontsize=_LABEL_SIZE,
-                fontweight=_bold(),
-                color=_INK,
-            )
+            _bar_label(axes, text, end, position, weight=_bold())
             if change:
                 offset_pt = 4 + (_text_width_px(figure, text, _LABEL_SIZE, _bold()) + 5) * 72 / _DPI
-                axes.annotate(
-                    change,
-                    xy=(end, position),
-                    xytext=(offset_pt, 0),
-                    textcoords="offset points",
-                    va="center",
-                    fontsize=_LABEL_SIZE,
-                    color=colour,
-                )
+                _bar_label(axes, change, end, position, offset_pt=offset_pt, colour=colour)
         if has_previous:
             handles = [
                 Patch(color=SENTIMENT_COLOURS["negative"], label=words["this_period"]),
@@ -1200,17 +1190,14 @@ def competitor_bars_png(
             positions, [value or 0.0 for value in values], height=0.62, color=colours, zorder=3
         )
         for position, value, text, strong in zip(positions, values, texts, own, strict=True):
-            negative = value is not None and value < 0
-            axes.annotate(
+            _bar_label(
+                axes,
                 text,
-                xy=(value or 0.0, position),
-                xytext=(-4 if negative else 4, 0),
-                textcoords="offset points",
-                va="center",
-                ha="right" if negative else "left",
-                fontsize=_LABEL_SIZE,
-                fontweight=_bold() if value is not None else "normal",
-                color=(_OWN_COLOUR if strong else _INK) if value is not None else _MUTED,
+                value or 0.0,
+                position,
+                offset_pt=-4 if value is not None and value < 0 else 4,
+                colour=(_OWN_COLOUR if strong else _INK) if value is not None else _MUTED,
+                weight=_bold() if value is not None else "normal",
                 zorder=4,
             )
         if both_kinds:

@@ -15,16 +15,7 @@ from repwatch import charts
 from repwatch.config import Config
 from repwatch.i18n import translator
 from repwatch.periods import Period
-from repwatch.rendering import (
-    CHART_SCALE,
-    Chart,
-    ChartSet,
-    archive_copy,
-    cached_chart,
-    environment,
-    finish_html,
-    slug,
-)
+from repwatch.rendering import CHART_SCALE, Chart, ChartSet, cached_chart, slug
 
 CHART_WIDTH_PX = 600
 TREND_HEIGHT_PX = 260
@@ -161,6 +152,23 @@ def _brand_events(context: dict, brand: str) -> list[dict]:
     ]
 
 
+def _add_chart(
+    chart_set: ChartSet,
+    name: str,
+    draw,
+    *data,
+    height: int,
+    alt: str,
+    **options,
+) -> Chart:
+    """`draw(*data, **options)` (a repwatch.charts function) at the report's chart width and
+    `height`, cached, added to `chart_set` under `name` and shown at the size it was drawn."""
+    png = cached_chart(
+        draw, *data, width_px=CHART_WIDTH_PX, height_px=height, scale=CHART_SCALE, **options
+    )
+    return chart_set.add(name, png, width=CHART_WIDTH_PX, height=height, alt=alt)
+
+
 def _brand_charts(
     tr, context: dict, brand: dict, number: int, chart_set: ChartSet, labels: dict[str, str]
 ) -> dict:
@@ -179,19 +187,14 @@ def _brand_charts(
     event_words = "; ".join(
         f"{tr.date_short(event['day'])} {event['label']}" for event in events
     ) or tr.t("common.none")
-    shown["trend"] = chart_set.add(
+    shown["trend"] = _add_chart(
+        chart_set,
         f"trend-{base}",
-        cached_chart(
-            charts.sentiment_line_png,
-            series,
-            events=events,
-            title=tr.t("management.chart_trend_title", brand=name, period=period_words),
-            width_px=CHART_WIDTH_PX,
-            height_px=TREND_HEIGHT_PX,
-            scale=CHART_SCALE,
-            labels=labels,
-        ),
-        width=CHART_WIDTH_PX,
+        charts.sentiment_line_png,
+        series,
+        events=events,
+        title=tr.t("management.chart_trend_title", brand=name, period=period_words),
+        labels=labels,
         height=TREND_HEIGHT_PX,
         alt=tr.t(
             "management.chart_trend_alt",
@@ -205,20 +208,15 @@ def _brand_charts(
     positive, neutral, negative = (
         kpis[key]["value"] for key in ("positive", "neutral", "negative")
     )
-    shown["pie"] = chart_set.add(
+    shown["pie"] = _add_chart(
+        chart_set,
         f"sentiment-{base}",
-        cached_chart(
-            charts.sentiment_pie_png,
-            positive,
-            neutral,
-            negative,
-            title=tr.t("management.chart_pie_title", brand=name),
-            width_px=CHART_WIDTH_PX,
-            height_px=PIE_HEIGHT_PX,
-            scale=CHART_SCALE,
-            labels=labels,
-        ),
-        width=CHART_WIDTH_PX,
+        charts.sentiment_pie_png,
+        positive,
+        neutral,
+        negative,
+        title=tr.t("management.chart_pie_title", brand=name),
+        labels=labels,
         height=PIE_HEIGHT_PX,
         alt=tr.t(
             "management.chart_pie_alt",
@@ -230,18 +228,13 @@ def _brand_charts(
     )
 
     counts = {row["stars"]: row["count"] for row in brand["ratings"]}
-    shown["ratings"] = chart_set.add(
+    shown["ratings"] = _add_chart(
+        chart_set,
         f"ratings-{base}",
-        cached_chart(
-            charts.rating_distribution_png,
-            counts,
-            title=tr.t("management.chart_ratings_title", brand=name),
-            width_px=CHART_WIDTH_PX,
-            height_px=RATINGS_HEIGHT_PX,
-            scale=CHART_SCALE,
-            labels=labels,
-        ),
-        width=CHART_WIDTH_PX,
+        charts.rating_distribution_png,
+        counts,
+        title=tr.t("management.chart_ratings_title", brand=name),
+        labels=labels,
         height=RATINGS_HEIGHT_PX,
         alt=tr.t(
             "management.chart_ratings_alt",
@@ -259,18 +252,13 @@ def _brand_charts(
         for row in brand["problems"]
     ]
     problems_height = max(120, 70 + PROBLEMS_ROW_PX * len(problems))
-    shown["problems"] = chart_set.add(
+    shown["problems"] = _add_chart(
+        chart_set,
         f"problems-{base}",
-        cached_chart(
-            charts.problem_bars_png,
-            problems,
-            title=tr.t("management.chart_problems_title", brand=name),
-            width_px=CHART_WIDTH_PX,
-            height_px=problems_height,
-            scale=CHART_SCALE,
-            labels=labels,
-        ),
-        width=CHART_WIDTH_PX,
+        charts.problem_bars_png,
+        problems,
+        title=tr.t("management.chart_problems_title", brand=name),
+        labels=labels,
         height=problems_height,
         alt=tr.t(
             "management.chart_problems_alt",
@@ -286,20 +274,15 @@ def _brand_charts(
             continue
         words = terms[:CLOUD_WORDS]
         language_name = tr.t(f"management.term_language_{language}")
-        shown[f"cloud_{language}"] = chart_set.add(
+        shown[f"cloud_{language}"] = _add_chart(
+            chart_set,
             f"terms-{language}-{base}",
-            cached_chart(
-                charts.word_cloud_png,
-                {term["term"]: term["items"] for term in words},
-                term_sentiment={term["term"]: term_sentiment(term) for term in words},
-                title=tr.t("management.chart_cloud_title", brand=name, language=language_name),
-                width_px=CHART_WIDTH_PX,
-                height_px=CLOUD_HEIGHT_PX,
-                scale=CHART_SCALE,
-                max_words=CLOUD_WORDS,
-                labels=labels,
-            ),
-            width=CHART_WIDTH_PX,
+            charts.word_cloud_png,
+            {term["term"]: term["items"] for term in words},
+            term_sentiment={term["term"]: term_sentiment(term) for term in words},
+            title=tr.t("management.chart_cloud_title", brand=name, language=language_name),
+            max_words=CLOUD_WORDS,
+            labels=labels,
             height=CLOUD_HEIGHT_PX,
             alt=tr.t(
                 "management.chart_cloud_alt",
@@ -327,19 +310,14 @@ def _competitor_charts(
     for metric in COMPETITOR_CHART_METRICS:
         metric_name = tr.t(f"mkpi.{metric}")
         kind = "share" if metric == "share_of_voice" else "index"
-        shown[metric] = chart_set.add(
+        shown[metric] = _add_chart(
+            chart_set,
             f"competitors-{metric}",
-            cached_chart(
-                charts.competitor_bars_png,
-                rows,
-                metric,
-                title=tr.t("management.chart_competitors_title", metric=metric_name),
-                width_px=CHART_WIDTH_PX,
-                height_px=height,
-                scale=CHART_SCALE,
-                labels=labels,
-            ),
-            width=CHART_WIDTH_PX,
+            charts.competitor_bars_png,
+            rows,
+            metric,
+            title=tr.t("management.chart_competitors_title", metric=metric_name),
+            labels=labels,
             height=height,
             alt=tr.t(
                 "management.chart_competitors_alt",
@@ -400,14 +378,13 @@ def render_management_variant(config: Config, period: Period, context: dict, var
     """One variant (language, department, brands) of the weekly or monthly report."""
     from repwatch.report import (
         SECTION_ORDER,
-        RenderedReport,
         chart_labels,
         coverage_notes,
+        rendered_variant,
         short_text,
     )
 
     tr = translator(variant.language)
-    env = environment(variant.language)
     brands = [_capped(brand, list_items) for brand in _selected(context, variant.brands)]
     for brand in brands:
         brand["best_reviews"] = [
@@ -444,17 +421,4 @@ def render_management_variant(config: Config, period: Period, context: dict, var
         "term_sentiment": term_sentiment,
         "sla_hours": config.metrics.sla_hours,
     }
-    html = finish_html(env.get_template("management.html.j2").render(values))
-    text = env.get_template("management.txt.j2").render(values)
-    return RenderedReport(
-        report=period.report,
-        period=period.label,
-        subject=text_subject,
-        html=html,
-        text=text,
-        images=chart_set.images,
-        archive_html=archive_copy(html, chart_set.images),
-        language=variant.language,
-        department=variant.department,
-        brands=variant.brands,
-    )
+    return rendered_variant(period, variant, "management", values, chart_set)

@@ -388,7 +388,7 @@ def build_period_context(con, config: Config, period: Period) -> dict:
         raise ValueError(f"unknown report {period.report!r} (known: {', '.join(GRAINS)})")
     previous = period.previous()
     grain = GRAINS[period.report]
-    tables = _tables(con)
+    tables = table_names(con)
     all_brands = [brand.name for brand in config.brands]
     own_brands = [brand.name for brand in config.brands if not brand.competitor]
     starts = (period.start, previous.start)
@@ -520,7 +520,7 @@ def build_period_context(con, config: Config, period: Period) -> dict:
 # --- reading ------------------------------------------------------------------------------
 
 
-def _tables(con) -> set[str]:
+def table_names(con) -> set[str]:
     """Tables of the warehouse: a warehouse never transformed has no marts yet."""
     rows = con.execute(
         "select table_name from information_schema.tables where table_schema = 'main'"

@@ -35,6 +35,7 @@ from repwatch.charts import CHART_LABELS, sentiment_trend_png
 from repwatch.config import DEPARTMENTS, Config, Recipient
 from repwatch.coverage import build_coverage
 from repwatch.i18n import DEFAULT_LANGUAGE, LANGUAGES, MissingTranslation, translator
+from repwatch.management_data import build_period_context, table_names
 from repwatch.periods import Period, parse_period, period_containing
 from repwatch.rendering import (
     CHART_SCALE,
@@ -357,13 +358,6 @@ def short_text(text: str | None, limit: int = SHORT_TEXT_CHARS) -> str:
     return cut.rstrip() + "…"
 
 
-def _tables(con) -> set[str]:
-    rows = con.execute(
-        "select table_name from information_schema.tables where table_schema = 'main'"
-    ).fetchall()
-    return {name for (name,) in rows}
-
-
 def _problem_counts(con, brand: str, day: date) -> list[dict]:
     """Problem types the day's items (reviews, mentions, complaint records) raise, most
     frequent first."""
@@ -403,20 +397,23 @@ def _negative_reviews(
         """,
         [brand, day, limit],
     ).fetchall()
-    reviews = [
-        {
-            "source": source,
-            "rating": rating,
-            "title": short_text(title, 120),
-            "text": short_text(text, text_chars),
-            "author": short_text(author, 80),
-            "url": url,
-            # DuckDB hands out instants in the session's time zone; show the config's.
-            "published_at": published_at.astimezone(zone) if published_at else None,
-        }
-        for source, rating, title, text, author, url, published_at in rows
-    ]
-    return reviews, total
+    return [_listed_review(*row, zone=zone, text_chars=text_chars) for row in rows], total
+
+
+def _listed_review(
+    source, rating, title, text, author, url, published_at, *, zone: ZoneInfo, text_chars: int
+) -> dict:
+    """A review as the report lists it: its texts cut to one line each."""
+    return {
+        "source": source,
+        "rating": rating,
+        "title": short_text(title, 120),
+        "text": short_text(text, text_chars),
+        "author": short_text(author, 80),
+        "url": url,
+        # DuckDB hands out instants in the session's time zone; show the config's.
+        "published_at": published_at.astimezone(zone) if published_at else None,
+    }
 
 
 def _overdue_reviews(
@@ -440,19 +437,11 @@ def _overdue_reviews(
     ).fetchall()
     reviews = [
         {
-            "source": source,
-            "rating": rating,
-            "title": short_text(title, 120),
-            "text": short_text(text, text_chars),
-            "author": short_text(author, 80),
-            "url": url,
-            "published_at": published_at.astimezone(zone) if published_at else None,
+            **_listed_review(*review, zone=zone, text_chars=text_chars),
             "hours_overdue": hours_overdue,
             "problems": list(problems or []),
         }
-        for (source, rating, title, text, author, url, published_at, hours_overdue, problems) in (
-            rows
-        )
+        for *review, hours_overdue, problems in rows
     ]
     return reviews, total
 
@@ -544,7 +533,7 @@ def build_daily_context(
     action list (CSV for customer service) holds up to MAX_ACTION_ROWS of each."""
     previous_day = day - timedelta(days=1)
     zone = ZoneInfo(config.timezone)
-    tables = _tables(con)
+    tables = table_names(con)
     today = _sums_by_brand_source(con, day, day)
     yesterday = _sums_by_brand_source(con, previous_day, previous_day)
     trailing = _sums_by_brand_source(con, day - timedelta(days=TRAILING_DAYS), previous_day)
@@ -645,8 +634,6 @@ def build_context(con, config: Config, period: Period) -> dict:
     monthly management report's (repwatch.management_data)."""
     if period.report == "daily":
         return build_daily_context(con, config, period.start)
-    from repwatch.management_data import build_period_context
-
     return build_period_context(con, config, period)
 
 
@@ -780,7 +767,6 @@ def _render_daily_variant(
     config: Config, period: Period, context: dict, variant: Variant, list_items: int
 ) -> RenderedReport:
     tr = translator(variant.language)
-    env = environment(variant.language)
     context = _with_lists_capped(_selected_brands(context, variant.brands), list_items)
     subject = _daily_subject(tr, period, context["brands"], variant.department)
     charts = ChartSet(period.label)
@@ -794,22 +780,36 @@ def _render_daily_variant(
         "coverage_notes": coverage_notes(tr, context["coverage"]),
         "attachment": variant.department == "customer_service",
     }
-    html = finish_html(env.get_template("daily.html.j2").render(values))
-    text = env.get_template("daily.txt.j2").render(values)
     attachments = (
         _action_list_attachment(tr, context, period)
         if variant.department == "customer_service"
         else {}
     )
+    return rendered_variant(period, variant, "daily", values, charts, attachments)
+
+
+def rendered_variant(
+    period: Period,
+    variant: Variant,
+    template: str,
+    values: dict,
+    charts: ChartSet,
+    attachments: dict[str, bytes] | None = None,
+) -> RenderedReport:
+    """A variant from the templates `<template>.html.j2` and `<template>.txt.j2` in its
+    language, filled with `values` (its `subject` among them): the HTML with its CSS inlined,
+    the text, the charts and the self-contained archive copy."""
+    env = environment(variant.language)
+    html = finish_html(env.get_template(f"{template}.html.j2").render(values))
     return RenderedReport(
-        report="daily",
+        report=period.report,
         period=period.label,
-        subject=subject,
+        subject=values["subject"],
         html=html,
-        text=text,
+        text=env.get_template(f"{template}.txt.j2").render(values),
         images=charts.images,
         archive_html=archive_copy(html, charts.images),
-        attachments=attachments,
+        attachments=attachments or {},
         language=variant.language,
         department=variant.department,
         brands=variant.brands,

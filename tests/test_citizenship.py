@@ -13,14 +13,12 @@ import json
 from datetime import date, timedelta
 
 import pytest
-import yaml
-from scrapy.settings import Settings
 
 from repwatch.config import load_config
 from repwatch.crawl import CrawlOptions, crawl_in_subprocess, rejects_path
 from repwatch.demo_site.routing import Response
 from repwatch.demo_site.server import running_server
-from tests.conftest import DEMO_CONFIG
+from tests.conftest import demo_settings, project_scrapy_settings, write_settings
 
 reliability = pytest.mark.reliability
 
@@ -65,13 +63,6 @@ def test_a_path_disallowed_for_our_agent_is_never_requested(tmp_path):
 ARRIVAL_NOISE_SECONDS = 0.05
 
 
-def _jitter() -> float:
-    """The random share Scrapy adds to or takes from each delay, as the project sets it."""
-    settings = Settings()
-    settings.setmodule("spiders.settings", priority="project")
-    return settings.getfloat("DOWNLOAD_DELAY_JITTER")
-
-
 @reliability(
     row="Request spacing per site, from the configured delay, with two targets of one source "
     "in a row and another site crawled in parallel",
@@ -84,7 +75,7 @@ def test_requests_to_each_site_are_spaced_by_the_configured_delay(tmp_path, monk
     monkeypatch.delenv("REPWATCH_DATA_DIR", raising=False)
     delay = 0.5
     with running_server(last_day=DAY) as apple, running_server(last_day=DAY) as jd:
-        settings = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
+        settings = demo_settings()
         acme = settings["brands"][0]
         acme["sources"] = [
             source for source in acme["sources"] if source["source"] in ("appstore", "jd")
@@ -98,9 +89,7 @@ def test_requests_to_each_site_are_spaced_by_the_configured_delay(tmp_path, monk
             parallel_sources=2,
         )
         settings["paths"] = {"data_dir": str(tmp_path / "data")}
-        path = tmp_path / "repwatch.yaml"
-        path.write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
-        config = load_config(path)
+        config = load_config(write_settings(tmp_path, settings))
         assert len(config.targets()) == 3  # appstore us and cn, one after the other; jd
         crawl_targets(config, since=DAY - timedelta(days=60), incremental=False)
         arrivals = {
@@ -108,9 +97,11 @@ def test_requests_to_each_site_are_spaced_by_the_configured_delay(tmp_path, monk
             "jd": [seen.at for seen in jd.seen],
         }
 
+    # The random share Scrapy adds to or takes from each delay, as the project sets it.
+    jitter = project_scrapy_settings().getfloat("DOWNLOAD_DELAY_JITTER")
     # Scrapy spaces the moments it sends; the server sees arrivals, which loopback and the
     # event loops shift by a few milliseconds either way (measured: up to ~20 ms early).
-    least = delay * (1 - _jitter()) - ARRIVAL_NOISE_SECONDS
+    least = delay * (1 - jitter) - ARRIVAL_NOISE_SECONDS
     assert least > 0
     for site, times in arrivals.items():
         # robots.txt and three pages for each target

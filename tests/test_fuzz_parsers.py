@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import html
-import importlib
-import inspect
 import io
 import json
 import re
@@ -28,12 +26,13 @@ from urllib.parse import urlsplit
 import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
-from scrapy.http import HtmlResponse, Request, TextResponse
+from scrapy.http import TextResponse
 
 from repwatch.drops import ColumnMapping, DropFileError, read_drop_file
 from repwatch.records import DATE_PRECISIONS, LANGUAGES, RECORD_FIELDS
 from spiders.base import ReviewSpider
 from spiders.encoding import MAX_JSON_DEPTH, PageParseError
+from tests.conftest import page_response, spider_class
 
 reliability = pytest.mark.reliability
 
@@ -94,28 +93,20 @@ SITES = {
 
 @cache
 def spider(site: str) -> ReviewSpider:
-    module = importlib.import_module(f"spiders.sites.{site}")
-    (found,) = [
-        value
-        for value in vars(module).values()
-        if inspect.isclass(value)
-        and issubclass(value, ReviewSpider)
-        and getattr(value, "name", None) == site
-    ]
-    return found(**SITES[site]["params"])
+    return spider_class(site)(**SITES[site]["params"])
+
+
+def site_response(site: str, body: bytes, content_type: str | None = None) -> TextResponse:
+    """`body` as a page of `site`, with the site's content type unless `content_type` says."""
+    content_type = content_type or SITES[site]["content_type"]
+    return page_response(SITES[site]["url"], body, {"Content-Type": content_type})
 
 
 def parse(site: str, body: bytes, content_type: str | None = None) -> list[dict] | None:
     """The records of one page, checked against the schema; None when the page is refused
     with PageParseError. Any other exception fails the calling test."""
-    url = SITES[site]["url"]
-    content_type = content_type or SITES[site]["content_type"]
-    kind = HtmlResponse if "html" in content_type else TextResponse
-    response = kind(
-        url=url, body=body, headers={"Content-Type": content_type}, request=Request(url)
-    )
     try:
-        page = spider(site).parse_page(response, 1, CRAWLED_AT)
+        page = spider(site).parse_page(site_response(site, body, content_type), 1, CRAWLED_AT)
     except PageParseError:
         return None
     for record in page.records:
@@ -739,7 +730,7 @@ DEEP_PAGES = {
 def test_deeply_nested_json_is_a_rejected_page(site, depth, kind):
     body = DEEP_PAGES[site](nested(depth, kind)).encode()
     with pytest.raises(PageParseError, match="nests deeper than"):
-        spider(site).parse_page(_response(site, body), 1, CRAWLED_AT)
+        spider(site).parse_page(site_response(site, body), 1, CRAWLED_AT)
 
 
 @pytest.mark.parametrize("site", ["appstore", "jsonld", "trustpilot"])
@@ -763,7 +754,7 @@ def test_deeply_nested_microdata_is_a_rejected_page():
         + "</div>"
     ).encode()
     with pytest.raises(PageParseError, match="markup nests deeper than"):
-        spider("jsonld").parse_page(_response("jsonld", body), 1, CRAWLED_AT)
+        spider("jsonld").parse_page(site_response("jsonld", body), 1, CRAWLED_AT)
 
 
 # Inputs that made a regular expression scan the rest of the page at every position: a
@@ -801,13 +792,6 @@ QUADRATIC_PAGES = {
 def test_pages_built_to_backtrack_parse_in_linear_time(case):
     site, body = QUADRATIC_PAGES[case]
     parse(site, body)
-
-
-def _response(site: str, body: bytes) -> TextResponse:
-    url = SITES[site]["url"]
-    content_type = SITES[site]["content_type"]
-    kind = HtmlResponse if "html" in content_type else TextResponse
-    return kind(url=url, body=body, headers={"Content-Type": content_type}, request=Request(url))
 
 
 # ---------------------------------------------------------------- drops (CSV, XLSX)

@@ -28,7 +28,6 @@ from urllib.request import urlopen
 
 import duckdb
 import pytest
-import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -38,7 +37,13 @@ from repwatch.demo_site.routing import Response
 from repwatch.demo_site.server import running_server
 from repwatch.landing import landing_file
 from repwatch.quality import check_raw_batch
-from tests.conftest import DEMO_CONFIG, demo_base_urls
+from tests.conftest import (
+    DEMO_CONFIG,
+    demo_base_urls,
+    demo_settings,
+    project_scrapy_settings,
+    write_settings,
+)
 
 reliability = pytest.mark.reliability
 
@@ -134,16 +139,15 @@ def _hostile_feed(base_url: str) -> dict:
 
 
 def _hostile_settings(site_url: str, smtp_port: int, data_dir: Path) -> dict:
-    settings = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
+    settings = demo_settings()
     for brand in settings["brands"]:
+        if brand["name"] != "Acme Shop":
+            continue
         for source in brand["sources"]:
-            for target in source["targets"]:
-                if "folder" in target:
-                    target["folder"] = str(DEMO_CONFIG.parent / target["folder"])
-                if source["source"] == "jsonld" and brand["name"] == "Acme Shop":
+            if source["source"] == "jsonld":
+                for target in source["targets"]:
                     target["url"] = HOSTILE_TARGET
-        if brand["name"] == "Acme Shop":
-            brand["name"] = HOSTILE_BRAND
+        brand["name"] = HOSTILE_BRAND
     for event in settings.get("events", []):
         event["brand"] = HOSTILE_BRAND
     settings["crawl"].update(base_urls=demo_base_urls(site_url), lookback_days=3)
@@ -168,10 +172,8 @@ def hostile_run(tmp_path_factory) -> HostileRun:
             SmtpSink(host="127.0.0.1", port=0, out_dir=tmp_path / "mailbox") as sink,
         ):
             server.inject(FEED_PAGE_1, Response.json(_hostile_feed(server.base_url)))
-            path = tmp_path / "repwatch.yaml"
             settings = _hostile_settings(server.base_url, sink.port, tmp_path / "data")
-            path.write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
-            config = load_config(path)
+            config = load_config(write_settings(tmp_path, settings))
             run_day(config, DAY, send=True)
             mails = [
                 BytesParser(policy=policy.default).parse(path.open("rb")) for path in sink.received
@@ -341,13 +343,13 @@ def test_unsafe_yaml_tags_are_refused_and_never_run(tmp_path, tag):
     ],
 )
 def test_line_breaks_in_names_are_refused(tmp_path, path, value):
-    settings = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
+    settings = demo_settings()
     node = settings
     for key in path[:-1]:
         node = node[key]
     node[path[-1]] = value
     with pytest.raises(ConfigError, match=r"one line of text"):
-        load_config(_write(tmp_path, yaml.safe_dump(settings, allow_unicode=True)))
+        load_config(write_settings(tmp_path, settings))
 
 
 # ---------------------------------------------------------------- paths
@@ -361,10 +363,10 @@ def test_line_breaks_in_names_are_refused(tmp_path, path, value):
     "real folder that `config show` prints",
 )
 def test_config_paths_cannot_move_folders_out_of_the_data_folder(tmp_path):
-    settings = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
+    settings = demo_settings()
     settings["paths"] = {"data_dir": "data", "raw_dir": "../../etc"}
     with pytest.raises(ConfigError, match=r"paths\.raw_dir: unknown key"):
-        load_config(_write(tmp_path, yaml.safe_dump(settings)))
+        load_config(write_settings(tmp_path, settings))
 
     real = tmp_path / "disks" / "big" / "repwatch-data"
     real.mkdir(parents=True)
@@ -372,9 +374,7 @@ def test_config_paths_cannot_move_folders_out_of_the_data_folder(tmp_path):
     (tmp_path / "conf" / "data-link").symlink_to(real)
     for given_as in ("data-link", "../disks/./big/repwatch-data"):
         settings["paths"] = {"data_dir": given_as}
-        path = tmp_path / "conf" / "repwatch.yaml"
-        path.write_text(yaml.safe_dump(settings), encoding="utf-8")
-        config = load_config(path)
+        config = load_config(write_settings(tmp_path / "conf", settings))
         assert config.paths.data_dir == real.resolve()
         assert config.paths.raw_dir.parent == real.resolve()
 
@@ -452,14 +452,6 @@ class _Streaming(BaseHTTPRequestHandler):
         pass
 
 
-def _download_limit() -> int:
-    from scrapy.settings import Settings
-
-    settings = Settings()
-    settings.setmodule("spiders.settings", priority="project")
-    return settings.getint("DOWNLOAD_MAXSIZE")
-
-
 @reliability(
     row="A huge page: one byte over the download limit (16 MiB), sent with or without a "
     "Content-Length, or a small gzip body that inflates past it",
@@ -468,7 +460,7 @@ def _download_limit() -> int:
 )
 @pytest.mark.parametrize("how", ["content-length", "streamed", "gzip bomb"])
 def test_a_page_over_the_size_limit_is_refused_and_counted(tmp_path, how):
-    limit = _download_limit()
+    limit = project_scrapy_settings().getint("DOWNLOAD_MAXSIZE")
     assert limit <= 64 * 1024 * 1024, "Scrapy's default (1 GB) is no limit for review pages"
     out = tmp_path / "huge.jsonl"
     params = {"app_id": "1000001", "country": "us"}

@@ -12,11 +12,10 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-import yaml
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from tests.conftest import DEMO_CONFIG, REPO, demo_base_urls
+from tests.conftest import REPO, demo_base_urls, demo_settings, with_sections, write_settings
 
 reliability = pytest.mark.reliability
 
@@ -50,28 +49,14 @@ def clean_environment(**values: str) -> dict[str, str]:
 
 
 def config_with_secrets(tmp_path: Path, **changes) -> Path:
-    settings = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
+    """The demo config with a password in a base URL and an API key in a target URL, and
+    sections changed as `with_sections` does."""
+    settings = demo_settings()
     settings["crawl"]["base_urls"]["jsonld"] = f"http://mirror:{URL_PASSWORD}@127.0.0.1:8808"
     acme = settings["brands"][0]
     jsonld = next(source for source in acme["sources"] if source["source"] == "jsonld")
     jsonld["targets"][0]["url"] += f"?lang=en&api_key={API_KEY}"
-    for brand in settings["brands"]:
-        for source in brand["sources"]:
-            for target in source["targets"]:
-                if "folder" in target:
-                    target["folder"] = str(DEMO_CONFIG.parent / target["folder"])
-    for section, values in changes.items():
-        settings[section] = (
-            values
-            if not isinstance(values, dict)
-            else {
-                **settings.get(section, {}),
-                **values,
-            }
-        )
-    path = tmp_path / "repwatch.yaml"
-    path.write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
-    return path
+    return write_settings(tmp_path, with_sections(settings, **changes))
 
 
 @reliability(
@@ -165,13 +150,12 @@ def test_a_run_never_logs_or_stores_the_smtp_password(tmp_path, smtp_with_login)
     port, authenticator, inbox = smtp_with_login
     data_dir = tmp_path / "data"
     with serve_in_thread(port=0, last_day=DAY) as site:
-        settings = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
         path = config_with_secrets(
             tmp_path,
             # One source keeps the run short: the secret's path is the same for all.
             brands=[
                 {**brand, "sources": [s for s in brand["sources"] if s["source"] == "appstore"]}
-                for brand in settings["brands"]
+                for brand in demo_settings()["brands"]
             ],
             crawl={"base_urls": demo_base_urls(site), "lookback_days": 3},
             paths={"data_dir": str(data_dir)},

@@ -5,18 +5,15 @@ reason it must reject the page. One parametrised test finds every pair."""
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import json
 from pathlib import Path
 
 import pytest
-from scrapy.http import HtmlResponse, Request, TextResponse
 
 from repwatch.config import KNOWN_SOURCES
 from repwatch.records import RECORD_FIELDS
-from spiders.base import ReviewSpider
 from spiders.encoding import PageParseError
+from tests.conftest import page_response, spider_class
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CRAWLED_AT = "2026-11-21T06:00:00Z"
@@ -28,18 +25,6 @@ CASES = sorted(
 REQUIRED_CASES = {"malformed", "truncated"}
 
 
-def spider_class(site: str) -> type[ReviewSpider]:
-    module = importlib.import_module(f"spiders.sites.{site}")
-    (found,) = [
-        value
-        for value in vars(module).values()
-        if inspect.isclass(value)
-        and issubclass(value, ReviewSpider)
-        and getattr(value, "name", None) == site
-    ]
-    return found
-
-
 def saved_page(site: str, case: str) -> Path:
     (page,) = [
         path
@@ -49,17 +34,12 @@ def saved_page(site: str, case: str) -> Path:
     return page
 
 
-def response_for(expected: dict, body: bytes) -> TextResponse:
-    headers = expected.get("headers", {})
-    kind = HtmlResponse if "html" in headers.get("Content-Type", "") else TextResponse
-    return kind(url=expected["url"], body=body, headers=headers, request=Request(expected["url"]))
-
-
 @pytest.mark.parametrize(("site", "case"), CASES, ids=[f"{s}/{c}" for s, c in CASES])
 def test_spider_gets_the_golden_records_from_the_saved_page(site, case):
     expected = json.loads((FIXTURES / site / f"{case}.expected.json").read_text("utf-8"))
     spider = spider_class(site)(**expected["params"])
-    response = response_for(expected, saved_page(site, case).read_bytes())
+    body = saved_page(site, case).read_bytes()
+    response = page_response(expected["url"], body, expected.get("headers", {}))
 
     if "error" in expected:
         with pytest.raises(PageParseError, match=expected["error"]):
