@@ -389,6 +389,38 @@ def read_alerts(con, day: date, *, brands: Iterable[str] | None = None) -> list[
     return alerts
 
 
+def alerts_in_force(con, day: date, *, brands: Iterable[str] | None = None) -> list[Alert]:
+    """The alerts a report of `day` lists: those firing on the day, and those the day's alert
+    e-mails announced as still open though the day's own threshold has moved past them (a
+    surge the trailing baseline absorbed, see open_since), with the threshold they fired at."""
+    from repwatch.management_data import table_names
+
+    if "alert_notifications" not in table_names(con):  # no alert e-mail sent yet
+        return [alert for alert in read_alerts(con, day, brands=brands) if alert.severity]
+    announced = {
+        (brand, source, rule, subject): (severity, threshold)
+        for brand, source, rule, subject, severity, threshold in con.execute(
+            """
+            select brand, source, rule, subject, severity, threshold
+            from alert_notifications
+            where day = ? and status = 'fired'
+            qualify row_number() over (
+                partition by brand, source, rule, subject order by recorded_at desc
+            ) = 1
+            """,
+            [day],
+        ).fetchall()
+    }
+    in_force = []
+    for alert in read_alerts(con, day, brands=brands):
+        if alert.severity is None and alert.key in announced:
+            severity, threshold = announced[alert.key]
+            alert = replace(alert, severity=severity, threshold_warning=threshold)
+        if alert.severity is not None:
+            in_force.append(alert)
+    return in_force
+
+
 def _last_notices(con, day: date) -> dict[tuple, OpenAlert]:
     con.execute(NOTIFICATIONS_DDL)
     rows = con.execute(

@@ -447,11 +447,12 @@ def _overdue_reviews(
 
 
 def _day_alerts(con, brand: str, day: date) -> list[dict]:
-    """The brand's alerts that fired on `day`; a source's alert is left out while the same
-    rule fires over all sources (as the alert e-mail does), critical first."""
-    from repwatch.alerts import RULES, read_alerts
+    """The brand's alerts in force on `day` (firing, or announced that day as still open); a
+    source's alert is left out while the same rule fires over all sources (as the alert
+    e-mail does), critical first."""
+    from repwatch.alerts import RULES, alerts_in_force
 
-    fired = [alert for alert in read_alerts(con, day, brands=[brand]) if alert.severity]
+    fired = alerts_in_force(con, day, brands=[brand])
     overall = {alert.rule for alert in fired if alert.source == "all"}
     shown = [alert for alert in fired if alert.source == "all" or alert.rule not in overall]
     rule_order = list(RULES)

@@ -159,6 +159,23 @@ def test_demo_surge_fires_on_its_first_day_and_is_mailed_once(surge_env):
 
     alert_mails = [_parse(path) for path in sink.received if "alert" in path.name]
     assert alert_mails, "no alert e-mail for the planted surge"
+
+    # The day's report lists every brand-wide alert the day's alert e-mail announced, also
+    # those the trailing baseline has absorbed since they fired.
+    from repwatch.report import build_daily_context
+
+    with connect(config, read_only=True) as con:
+        announced = set(
+            con.execute(
+                "select rule, subject from alert_notifications where day = ? and status = 'fired' "
+                "and brand = 'Acme Shop' and source = 'all'",
+                [DAY],
+            ).fetchall()
+        )
+        context = build_daily_context(con, config, DAY)
+    acme = next(brand for brand in context["brands"] if brand["name"] == "Acme Shop")
+    listed = {(alert["rule"], alert["subject"] or "") for alert in acme["alerts"]}
+    assert announced and announced <= listed
     by_recipient: dict[str, list] = {}
     for message in alert_mails:
         by_recipient.setdefault(message["To"].addresses[0].addr_spec, []).append(message)
