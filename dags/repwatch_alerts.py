@@ -24,15 +24,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import dag
 from repwatch_common import (
-    SEND_PARAMS,
     crawl_and_transform,
-    default_args,
     evaluate_alerts,
     parse_config,
-    start_date,
-    timetable,
+    repwatch_dag,
 )
 
 from repwatch.orchestration import mention_sources
@@ -40,16 +36,13 @@ from repwatch.orchestration import mention_sources
 CONFIG = parse_config()
 
 
-@dag(
-    schedule=timetable("0 * * * *", CONFIG),
-    start_date=start_date(CONFIG),
-    catchup=False,
-    max_active_runs=1,
-    dagrun_timeout=timedelta(minutes=55),
-    tags=["repwatch", "alerts"],
-    default_args=default_args(CONFIG, timeout=timedelta(minutes=30)),
-    params=SEND_PARAMS,
+@repwatch_dag(
+    "alerts",
+    "0 * * * *",
+    CONFIG,
+    timeout=timedelta(minutes=30),
     doc_md=__doc__,
+    dagrun_timeout=timedelta(minutes=55),
 )
 def repwatch_alerts():
     transformed = crawl_and_transform(CONFIG, mention_sources(CONFIG), hourly=True)

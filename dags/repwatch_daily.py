@@ -46,19 +46,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import dag, get_current_context, task
+from airflow.sdk import get_current_context, task
 from repwatch_common import (
     MARTS,
-    SEND_PARAMS,
     WAREHOUSE_POOL,
     crawl_and_transform,
-    default_args,
     evaluate_alerts,
     parse_config,
+    repwatch_dag,
     run_day,
-    start_date,
     task_config,
-    timetable,
     wants_mail,
 )
 
@@ -67,16 +64,7 @@ from repwatch.orchestration import configured_sources
 CONFIG = parse_config()
 
 
-@dag(
-    schedule=timetable("0 0 * * *", CONFIG),
-    start_date=start_date(CONFIG),
-    catchup=False,
-    max_active_runs=1,
-    tags=["repwatch", "daily"],
-    default_args=default_args(CONFIG, timeout=timedelta(hours=1)),
-    params=SEND_PARAMS,
-    doc_md=__doc__,
-)
+@repwatch_dag("daily", "0 0 * * *", CONFIG, timeout=timedelta(hours=1), doc_md=__doc__)
 def repwatch_daily():
     @task(pool=WAREHOUSE_POOL)
     def check_quality(transformed: dict) -> dict:
