@@ -3,20 +3,27 @@
 
 Each step is a function that the `repwatch` command and the Airflow tasks both call, taking
 and returning plain values (paths, dates, dicts) so they can travel between Airflow tasks.
+
+Every step that writes the warehouse holds the data folder's lock (repwatch.locking) while it
+runs: a second run waits for the first. A step that runs out of disk space stops with one
+DiskFullError naming the path (repwatch.atomic); what was written before stays whole.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from repwatch.alerts import check_alerts
+from repwatch.atomic import DiskFullError, disk_full_path, full_disk_reported
 from repwatch.config import Config
 from repwatch.landing import landing_file, new_run_id
+from repwatch.locking import run_lock
 from repwatch.periods import Period, period_containing
 
 if TYPE_CHECKING:
@@ -29,6 +36,15 @@ Progress = Callable[[str], None]
 
 def _quiet(_: str) -> None:
     pass
+
+
+@contextmanager
+def _exclusive(config: Config, what: str, progress: Progress | None = None) -> Iterator[None]:
+    """Hold the data folder's lock for a step that uses the warehouse (DuckDB lets no other
+    process open it, even to read, while one writes), and report a full disk met inside it as
+    a DiskFullError (naming the data folder when the error names no path)."""
+    with run_lock(config, what, progress=progress), full_disk_reported(config.paths.data_dir):
+        yield
 
 
 @dataclass
@@ -93,7 +109,10 @@ def crawl_targets(
     from concurrent.futures import ThreadPoolExecutor
 
     run_id = run_id or new_run_id()
-    watermarks = _watermarks(config) if incremental else {}
+    watermarks = {}
+    if incremental:
+        with _exclusive(config, "read crawl watermarks", progress):
+            watermarks = _watermarks(config)
     overlap = timedelta(hours=config.crawl.overlap_hours)
     by_source: dict[str, list] = {}
     for brand, source, target in config.targets():
@@ -106,7 +125,10 @@ def crawl_targets(
     def crawl_source(jobs: list) -> list[Path]:
         return [_crawl_one(config, run_id, *job, progress=progress) for job in jobs]
 
-    with ThreadPoolExecutor(max_workers=config.crawl.parallel_sources) as pool:
+    with (
+        full_disk_reported(config.paths.raw_dir),
+        ThreadPoolExecutor(max_workers=config.crawl.parallel_sources) as pool,
+    ):
         landed = [path for paths in pool.map(crawl_source, by_source.values()) for path in paths]
     return landed
 
@@ -130,10 +152,14 @@ def _crawl_one(config: Config, run_id: str, brand, source, target, since: date, 
     try:
         stats = crawl_in_subprocess(source.source, target.params, destination.path, options)
     except CrawlError as exc:
+        if disk_full_path(exc, destination.path) is not None:
+            # Nothing more can land; the other targets would fail the same way.
+            raise DiskFullError(destination.path, exc) from exc
         log.error("crawl of %s failed: %s", label, exc)
         progress(f"crawl {label}: FAILED ({str(exc).splitlines()[0]})")
         # Land an empty batch with the failure in its stats: the run is on record.
-        failed_crawl(source.source, target.params, destination.path, options, str(exc))
+        with full_disk_reported(destination.path):
+            failed_crawl(source.source, target.params, destination.path, options, str(exc))
         return destination.path
     progress(
         f"crawl {label}: {stats.items} items, {stats.rejects} rejected pages, "
@@ -173,24 +199,76 @@ def check_and_load(
 ) -> CheckedLoad:
     """Run the quality gate on landed files and load what passes; quarantine the rest.
 
-    With include_pending, files landed by an earlier run that never got loaded (it crashed
-    after crawling) are loaded too: a drop read once must not be lost with that run.
+    With include_pending, files landed by an earlier run that never got loaded (it died
+    after crawling) are loaded too: a drop read once must not be lost with that run. Each such
+    run's files are a batch of their own, loaded first, oldest first: this run's crawl of the
+    same target then replaces their rows, where one batch holding both crawls would fail the
+    gate's check for a review repeated within a batch (and e-mail a false alarm).
 
     Each source's rows are checked with its raw suite and each crawl run's volume against its
     trailing baseline; the outcomes are stored (quality_results), written to Data Docs, and an
-    error e-mails the data engineers."""
+    error e-mails the data engineers. The result adds up every batch loaded; its batch id is
+    that of `files`."""
+    with _exclusive(config, "load"):
+        loads = []
+        if include_pending:
+            earlier = [path for path in pending_landings(config) if path not in files]
+            for run_files in _by_crawl_run(earlier):
+                loads.append(_check_and_load(config, run_files, batch_id=None))
+        loads.append(_check_and_load(config, files, batch_id=batch_id))
+        return _added_up(loads)
+
+
+def _by_crawl_run(files: list[Path]) -> list[list[Path]]:
+    """Landing files grouped by the run that landed them (their name starts with its
+    time-ordered id), oldest run first."""
+    runs: dict[str, list[Path]] = {}
+    for path in files:
+        runs.setdefault(path.name.split(".", 1)[0], []).append(path)
+    return [runs[run_id] for run_id in sorted(runs)]
+
+
+def _added_up(loads: list[CheckedLoad]) -> CheckedLoad:
+    last = loads[-1]
+    if len(loads) == 1:
+        return last
+    summaries = [load.quality for load in loads if load.quality is not None]
+    quality = None
+    if summaries:
+        quality = QualitySummary(
+            run_id=last.batch_id,
+            stage="raw",
+            errors=[line for summary in summaries for line in summary.errors],
+            warnings=[line for summary in summaries for line in summary.warnings],
+            docs_index=summaries[-1].docs_index,
+            mailed=[address for summary in summaries for address in summary.mailed],
+        )
+    return CheckedLoad(
+        batch_id=last.batch_id,
+        valid_rows=sum(load.valid_rows for load in loads),
+        quarantined_rows=sum(load.quarantined_rows for load in loads),
+        days=sorted({day for load in loads for day in load.days}),
+        quality=quality,
+    )
+
+
+def _check_and_load(config: Config, files: list[Path], *, batch_id: str | None) -> CheckedLoad:
     from repwatch.quality import check_raw_batch
     from repwatch.suites import QualityRun
     from repwatch.volume import check_volume
     from repwatch.warehouse import connect, load_batch
 
-    if include_pending:
-        files = [*files, *(path for path in pending_landings(config) if path not in files)]
     batch_id = batch_id or new_run_id()
     run = QualityRun(batch_id, config.paths.data_dir)
     checked = check_raw_batch(files, now=datetime.now(UTC), run=run)
     # Every file read, page-reject sidecars included, so a reload replaces all their rows.
     files_read = [Path(name) for name in checked.summary["files_read"]]
+    log.info(
+        "loading batch %s (%d landed files) into %s",
+        batch_id,
+        len(files_read),
+        config.paths.warehouse,
+    )
     loaded = load_batch(
         config, checked.valid, checked.quarantined, batch_id=batch_id, files=files_read
     )
@@ -218,7 +296,7 @@ def check_quality(
 
     first, last = widened_range(start, end)
     run = QualityRun(run_id or new_run_id(), config.paths.data_dir)
-    with connect(config) as con:
+    with _exclusive(config, "check quality", progress), connect(config) as con:
         check_warehouse(con, run, first=first, last=last, batch_id=run_id)
         quarantined = dict(
             con.execute(
@@ -285,7 +363,8 @@ def enrich_reviews(config: Config, *, progress: Progress = _quiet) -> int:
     """Annotate reviews not enriched yet (or whose text or enrichment version changed)."""
     from repwatch.enrich import enrich
 
-    count = enrich(config)
+    with _exclusive(config, "enrich", progress):
+        count = enrich(config)
     progress(f"enriched {count} reviews")
     return count
 
@@ -295,7 +374,8 @@ def transform_days(config: Config, start: date, end: date) -> TransformResult | 
     first load."""
     from repwatch.warehouse import transform_period
 
-    return transform_period(config, start, end)
+    with _exclusive(config, f"transform {start} .. {end}"):
+        return transform_period(config, start, end)
 
 
 @dataclass
@@ -337,6 +417,13 @@ def run_report(
     """Render the daily, weekly or monthly report of `period`, archive every version and,
     when `send`, e-mail each recipient its version once (the send ledger skips anyone who
     already has it unless `resend`)."""
+    with _exclusive(config, f"{period.report} report {period}", progress):
+        return _run_report(config, period, send=send, resend=resend, progress=progress)
+
+
+def _run_report(
+    config: Config, period: Period, *, send: bool, resend: bool, progress: Progress
+) -> ReportRun:
     from repwatch.mail import deliver
     from repwatch.report import write_archive
     from repwatch.warehouse import connect
@@ -367,8 +454,9 @@ def render_report(config: Config, day: date) -> tuple[RenderedReport, Path]:
     """The default version of the daily report for `day`, archived."""
     from repwatch.report import write_archive
 
-    rendered = render_period(config, period_containing("daily", day))[0][0]
-    return rendered, write_archive(config, rendered)
+    with _exclusive(config, f"daily report {day}"):
+        rendered = render_period(config, period_containing("daily", day))[0][0]
+        return rendered, write_archive(config, rendered)
 
 
 def send_report(config: Config, rendered, *, resend: bool = False):
@@ -376,7 +464,10 @@ def send_report(config: Config, rendered, *, resend: bool = False):
     from repwatch.mail import deliver
     from repwatch.warehouse import connect
 
-    with connect(config) as con:
+    with (
+        _exclusive(config, f"send {rendered.report} report {rendered.period}"),
+        connect(config) as con,
+    ):
         return deliver(config, rendered, con=con, resend=resend)
 
 
@@ -397,9 +488,14 @@ def transform_for_day(
 def transform_covering(
     config: Config, start: date, end: date, loaded_days: list[date], *, progress: Progress
 ) -> tuple[date, date]:
-    """Recompute start..end widened to every day whose reviews the load touched."""
-    start, end = min([start, *loaded_days]), max([end, *loaded_days])
-    result = transform_days(config, start, end)
+    """Recompute start..end widened to every day whose reviews the load touched, and to the
+    days earlier loads touched that were never transformed (their run died in between)."""
+    from repwatch.warehouse import pending_transform_days
+
+    with _exclusive(config, "transform"):
+        touched = [*loaded_days, *pending_transform_days(config)]
+        start, end = min([start, *touched]), max([end, *touched])
+        result = transform_days(config, start, end)
     if result is not None:
         first, last = result.recomputed
         progress(f"transformed {start} .. {end} (whole weeks and months: {first} .. {last})")
@@ -414,7 +510,13 @@ def run_day(
     resend: bool = False,
     progress: Progress = _quiet,
 ) -> DayResult:
-    """The daily job for one day. Re-running it replaces that day's rows and sends nothing twice."""
+    """The daily job for one day. Re-running it replaces that day's rows and sends nothing twice.
+    Holds the data folder's lock throughout: a second run of any day waits for this one."""
+    with _exclusive(config, f"run {day}", progress):
+        return _run_day(config, day, send=send, resend=resend, progress=progress)
+
+
+def _run_day(config: Config, day: date, *, send: bool, resend: bool, progress: Progress):
     result = DayResult(day=day)
     result.landed_files = crawl_for_day(config, day, progress=progress)
     loaded = _check_and_load_into(config, result, progress=progress)
@@ -439,6 +541,13 @@ def backfill(
     in order. Nothing is e-mailed unless `send` is true."""
     if end < start:
         raise ValueError(f"backfill ends ({end}) before it starts ({start})")
+    with _exclusive(config, f"backfill {start} .. {end}", progress):
+        return _backfill(config, start, end, send=send, resend=resend, progress=progress)
+
+
+def _backfill(
+    config: Config, start: date, end: date, *, send: bool, resend: bool, progress: Progress
+) -> list[DayResult]:
     batch = DayResult(day=start)
     batch.landed_files = crawl_targets(config, since=start, incremental=False, progress=progress)
     loaded = _check_and_load_into(config, batch, progress=progress)

@@ -11,12 +11,17 @@ A period model must return only rows of its range; the runner checks. So re-runn
 range replaces rows and never adds duplicates. Everything a run changes happens in one
 transaction: a crash leaves the previous state.
 
+A load records the days it touched in `pending_transform_days`; the transform that recomputes
+them clears them in its own transaction. So when a process dies (or the disk fills) between a
+load and its transform, the next run still finds those days and recomputes them.
+
 `transform_period` widens a requested range to whole ISO weeks and calendar months, so every
 week and month it touches is recomputed from all of its days, in one set-based pass.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -115,6 +120,11 @@ create table if not exists dim_targets (
     source varchar not null,
     target_id varchar not null
 );
+create table if not exists pending_transform_days (
+    day date not null,
+    batch_id varchar not null,
+    loaded_at timestamptz not null
+);
 """
 
 
@@ -160,6 +170,23 @@ def connect(config: Config, *, read_only: bool = False) -> Iterator[duckdb.DuckD
         yield con
     finally:
         con.close()
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Run the block in one transaction: committed at its end, rolled back on any error.
+
+    The block's own error is what propagates. (A commit that fails, for lack of disk space
+    say, has already ended the transaction, and a plain `rollback` then raises "no transaction
+    is active" in place of the error that says what went wrong.)"""
+    con.execute("begin transaction")
+    try:
+        yield
+        con.execute("commit")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("rollback")
+        raise
 
 
 def _table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
@@ -341,47 +368,40 @@ def load_batch(
     """
     now = datetime.now(UTC)
     file_names = [str(path) for path in files]
-    with connect(config) as con:
-        con.execute("begin transaction")
-        try:
-            ensure_schema(con)
-            sync_targets(con, config)
-            con.execute("delete from quarantine where file in (select unnest(?))", [file_names])
-            con.execute("delete from load_log where file in (select unnest(?))", [file_names])
-            con.execute("delete from crawl_runs where file in (select unnest(?))", [file_names])
-            _record_crawl_runs(con, valid, files, batch_id)
-            if len(quarantined):
-                rejected = _quarantine_entries(
-                    quarantined.loc[:, list(_QUARANTINE_COLUMNS)]
-                ).assign(batch_id=batch_id, quarantined_at=now)
-                con.register("batch_quarantined", rejected)
-                con.execute("insert into quarantine by name select * from batch_quarantined")
-                con.unregister("batch_quarantined")
-            con.register("batch_valid", valid)
-            con.execute(
-                "create or replace temp table batch_meta as select ? as batch_id", [batch_id]
+    with connect(config) as con, transaction(con):
+        ensure_schema(con)
+        sync_targets(con, config)
+        con.execute("delete from quarantine where file in (select unnest(?))", [file_names])
+        con.execute("delete from load_log where file in (select unnest(?))", [file_names])
+        con.execute("delete from crawl_runs where file in (select unnest(?))", [file_names])
+        _record_crawl_runs(con, valid, files, batch_id)
+        if len(quarantined):
+            rejected = _quarantine_entries(quarantined.loc[:, list(_QUARANTINE_COLUMNS)]).assign(
+                batch_id=batch_id, quarantined_at=now
             )
-            for name in LOAD_MODELS:
-                materialize(con, Model.load(name))
-            con.unregister("batch_valid")
-            days = [
-                row[0]
-                for row in con.execute(
-                    "select distinct published_day from int_reviews "
-                    "where batch_id = ? and published_day is not null order by 1",
-                    [batch_id],
-                ).fetchall()
-            ]
-            counts = _per_file_counts(valid, quarantined, file_names)
-            if counts:
-                con.executemany(
-                    "insert into load_log values (?, ?, ?, ?, ?)",
-                    [(batch_id, name, ok, bad, now) for name, (ok, bad) in counts.items()],
-                )
-            con.execute("commit")
-        except BaseException:
-            con.execute("rollback")
-            raise
+            con.register("batch_quarantined", rejected)
+            con.execute("insert into quarantine by name select * from batch_quarantined")
+            con.unregister("batch_quarantined")
+        con.register("batch_valid", valid)
+        con.execute("create or replace temp table batch_meta as select ? as batch_id", [batch_id])
+        for name in LOAD_MODELS:
+            materialize(con, Model.load(name))
+        con.unregister("batch_valid")
+        days = [
+            row[0]
+            for row in con.execute(
+                "select distinct published_day from int_reviews "
+                "where batch_id = ? and published_day is not null order by 1",
+                [batch_id],
+            ).fetchall()
+        ]
+        counts = _per_file_counts(valid, quarantined, file_names)
+        if counts:
+            con.executemany(
+                "insert into load_log values (?, ?, ?, ?, ?)",
+                [(batch_id, name, ok, bad, now) for name, (ok, bad) in counts.items()],
+            )
+        _add_pending_days(con, days, batch_id, now)
     return LoadResult(batch_id, len(valid), len(quarantined), days)
 
 
@@ -465,63 +485,58 @@ def apply_replay(
     Entries are marked, never deleted.
     """
     now = datetime.now(UTC)
-    with connect(config) as con:
-        con.execute("begin transaction")
-        try:
-            ensure_schema(con)
-            sync_targets(con, config)
-            loaded, loaded_rows, days, superseded = _load_replayed(con, valid, batch_id)
-            outcomes = pd.DataFrame(
-                [
-                    *((entry, RESOLVED_LOADED, None) for entry in loaded),
-                    *((entry, RESOLVED_SUPERSEDED, None) for entry in superseded),
-                    *((entry, resolution, None) for entry, resolution in resolved.items()),
-                    *((entry, None, reason) for entry, reason in failed.items()),
-                ],
-                columns=["entry_id", "resolution", "reason"],
-                dtype=object,
+    with connect(config) as con, transaction(con):
+        ensure_schema(con)
+        sync_targets(con, config)
+        loaded, loaded_rows, days, superseded = _load_replayed(con, valid, batch_id)
+        outcomes = pd.DataFrame(
+            [
+                *((entry, RESOLVED_LOADED, None) for entry in loaded),
+                *((entry, RESOLVED_SUPERSEDED, None) for entry in superseded),
+                *((entry, resolution, None) for entry, resolution in resolved.items()),
+                *((entry, None, reason) for entry, reason in failed.items()),
+            ],
+            columns=["entry_id", "resolution", "reason"],
+            dtype=object,
+        )
+        con.register("replay_outcomes", outcomes)
+        resolved_count = con.execute(
+            """
+            update quarantine set
+                replayed_at = ?, replay_batch_id = ?, resolution = outcome.resolution
+            from replay_outcomes as outcome
+            where quarantine.entry_id = outcome.entry_id
+                and outcome.resolution is not null
+                and quarantine.replayed_at is null
+            """,
+            [now, batch_id],
+        ).fetchone()[0]
+        changed = con.execute(
+            """
+            update quarantine set reason = outcome.reason
+            from replay_outcomes as outcome
+            where quarantine.entry_id = outcome.entry_id
+                and outcome.reason is not null
+                and quarantine.replayed_at is null
+                and quarantine.reason is distinct from outcome.reason
+            """
+        ).fetchone()[0]
+        con.unregister("replay_outcomes")
+        added = 0
+        if len(new_entries):
+            con.register(
+                "replay_new_entries",
+                new_entries.assign(batch_id=batch_id, quarantined_at=now),
             )
-            con.register("replay_outcomes", outcomes)
-            resolved_count = con.execute(
+            added = con.execute(
                 """
-                update quarantine set
-                    replayed_at = ?, replay_batch_id = ?, resolution = outcome.resolution
-                from replay_outcomes as outcome
-                where quarantine.entry_id = outcome.entry_id
-                    and outcome.resolution is not null
-                    and quarantine.replayed_at is null
-                """,
-                [now, batch_id],
-            ).fetchone()[0]
-            changed = con.execute(
-                """
-                update quarantine set reason = outcome.reason
-                from replay_outcomes as outcome
-                where quarantine.entry_id = outcome.entry_id
-                    and outcome.reason is not null
-                    and quarantine.replayed_at is null
-                    and quarantine.reason is distinct from outcome.reason
+                insert into quarantine by name
+                select * from replay_new_entries
+                where entry_id not in (select entry_id from quarantine)
                 """
             ).fetchone()[0]
-            con.unregister("replay_outcomes")
-            added = 0
-            if len(new_entries):
-                con.register(
-                    "replay_new_entries",
-                    new_entries.assign(batch_id=batch_id, quarantined_at=now),
-                )
-                added = con.execute(
-                    """
-                    insert into quarantine by name
-                    select * from replay_new_entries
-                    where entry_id not in (select entry_id from quarantine)
-                    """
-                ).fetchone()[0]
-                con.unregister("replay_new_entries")
-            con.execute("commit")
-        except BaseException:
-            con.execute("rollback")
-            raise
+            con.unregister("replay_new_entries")
+        _add_pending_days(con, days, batch_id, now)
     return ReplayLoad(
         batch_id=batch_id,
         loaded=loaded_rows,
@@ -643,6 +658,28 @@ _CRAWL_STATS_KEYS = (
     "finish_reason",
     "stopped_because",
 )
+
+
+def _add_pending_days(
+    con: duckdb.DuckDBPyConnection, days: list[date], batch_id: str, now: datetime
+) -> None:
+    if days:
+        con.executemany(
+            "insert into pending_transform_days values (?, ?, ?)",
+            [(day, batch_id, now) for day in days],
+        )
+
+
+def pending_transform_days(config: Config) -> list[date]:
+    """Days a load touched that no transform has recomputed since (a run died, or ran out of
+    disk, between its load and its transform), oldest first."""
+    if not config.paths.warehouse.exists():
+        return []
+    with connect(config, read_only=True) as con:
+        if not _table_exists(con, "pending_transform_days"):
+            return []
+        rows = con.execute("select distinct day from pending_transform_days order by 1").fetchall()
+    return [day for (day,) in rows]
 
 
 def loaded_files(config: Config) -> set[str]:
@@ -777,12 +814,10 @@ def transform_period(
     ]
     first, last = widened_range(start, end)
     with connect(config) as con:
-        con.execute("begin transaction")
-        try:
+        if not _table_exists(con, "int_reviews"):
+            return None
+        with transaction(con):
             ensure_schema(con)
-            if not _table_exists(con, "int_reviews"):
-                con.execute("rollback")
-                return None
             con.execute("set variable period_start = ?::date", [first])
             con.execute("set variable period_end = ?::date", [last])
             _set_metric_settings(con, config)
@@ -792,8 +827,9 @@ def transform_period(
                     con.execute(f"create or replace temp view {model.name} as {model.sql}")
                 else:
                     materialize(con, model)
-            con.execute("commit")
-        except BaseException:
-            con.execute("rollback")
-            raise
+            if models is None:
+                # Every mart of these days is current now, whatever load touched them.
+                con.execute(
+                    "delete from pending_transform_days where day between ? and ?", [first, last]
+                )
     return TransformResult(requested=(start, end), recomputed=(first, last))

@@ -78,6 +78,13 @@ def test_demo_site_command_validates_break(tmp_path):
     assert result.exit_code != 0 and "SOURCE=MODE" in result.output
 
 
+@pytest.mark.reliability(
+    row="A source's markup changed (a redesign: data markers renamed, an API answering with "
+    "an HTML page), through a whole daily run",
+    expected="Its pages are quarantined with the parser's reason and kept; the report reaches "
+    "its recipients with the other sources' numbers and says the source is failing; the data "
+    "engineers get a data-quality e-mail naming it",
+)
 def test_a_broken_source_is_quarantined_and_shown_while_the_others_are_delivered(
     tmp_path, monkeypatch
 ):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import duckdb
+import pytest
 import yaml
 
 from repwatch.config import load_config
@@ -46,6 +47,11 @@ def test_backfill_ignores_watermarks_and_pages_back_to_its_start(demo_env):
     assert {row[2] for row in latest} == {start}
 
 
+@pytest.mark.reliability(
+    row="A crawl process that fails (a target the site cannot serve)",
+    expected="Recorded as a crawl stopped by an error, with nothing loaded for it; the other "
+    "targets are crawled and loaded",
+)
 def test_a_failing_target_is_recorded_and_the_others_are_crawled(demo_env, tmp_path):
     settings = yaml.safe_load(demo_env.config_path.read_text(encoding="utf-8"))
     settings["brands"][1]["sources"][0]["targets"].append(
@@ -64,6 +70,11 @@ def test_a_failing_target_is_recorded_and_the_others_are_crawled(demo_env, tmp_p
     assert all(row[4] > 0 for target, row in runs.items() if target != broken[1])
 
 
+@pytest.mark.reliability(
+    row="A crawl interrupted before it reached the start of its window (page limit)",
+    expected="Not counted as complete, so its watermark does not advance and the next crawl "
+    "reaches back to the window again",
+)
 def test_an_interrupted_crawl_does_not_advance_the_watermark(demo_env):
     config = demo_env.config.model_copy(
         update={"crawl": demo_env.config.crawl.model_copy(update={"max_pages": 1})}
@@ -77,6 +88,10 @@ def test_an_interrupted_crawl_does_not_advance_the_watermark(demo_env):
     assert len(landed) == len(config.targets())
 
 
+@pytest.mark.reliability(
+    row="A run that died after crawling, before its load",
+    expected="The next run loads the files it landed too: nothing read once (a drop) is lost",
+)
 def test_files_landed_by_a_run_that_crashed_before_loading_are_loaded_next_time(demo_env):
     from repwatch.pipeline import pending_landings
 

@@ -189,6 +189,11 @@ def test_deliver_over_smtp_once_per_recipient(tmp_path, rendered, ledger_db):
         assert len(ledger_rows(ledger_db)) == 2
 
 
+@pytest.mark.reliability(
+    row="No SMTP server listening when a report is delivered",
+    expected="3 attempts with doubling waits, then a DeliveryError naming host:port, the "
+    "attempts and the last error (never the password); the send ledger records nothing",
+)
 def test_smtp_down_raises_after_retries_and_ledgers_nothing(
     tmp_path, rendered, ledger_db, caplog, monkeypatch
 ):
@@ -237,6 +242,10 @@ def scripted_server():
     controller.stop()
 
 
+@pytest.mark.reliability(
+    row="The SMTP server refusing a recipient for now (451)",
+    expected="Retried; the message is delivered and ledgered once",
+)
 def test_transient_refusal_is_retried(tmp_path, rendered, ledger_db, scripted_server):
     handler, port = scripted_server
     handler.replies["ceo@acme.example"] = ["451 4.3.0 Try again later"]
@@ -248,6 +257,11 @@ def test_transient_refusal_is_retried(tmp_path, rendered, ledger_db, scripted_se
     assert len(ledger_rows(ledger_db)) == 2
 
 
+@pytest.mark.reliability(
+    row="The SMTP server refusing a recipient for good (550)",
+    expected="Not retried: a DeliveryError names host:port and the reply; the recipients "
+    "served before stay ledgered, and the next delivery sends only to the rest",
+)
 def test_permanent_refusal_stops_and_keeps_earlier_sends(
     tmp_path, rendered, ledger_db, scripted_server
 ):

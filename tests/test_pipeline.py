@@ -9,6 +9,7 @@ import sys
 from datetime import UTC, timedelta
 
 import duckdb
+import pytest
 
 from repwatch.demo_site.catalog import reviews_for
 from repwatch.pipeline import backfill, run_day
@@ -113,6 +114,11 @@ def test_demo_day_end_to_end(demo_env):
             assert image.get_content()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.reliability(
+    row="The same day run twice",
+    expected="Identical marts, no duplicate rows in int_reviews, and no e-mail sent twice "
+    "(the send ledger skips every recipient)",
+)
 def test_rerunning_a_day_gives_identical_marts_and_no_duplicate_mail(demo_env):
     config, day = demo_env.config, demo_env.day
     run_day(config, day)

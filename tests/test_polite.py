@@ -30,6 +30,11 @@ def page_requests(server):
     return [seen for seen in server.seen if FEED in seen.path]
 
 
+@pytest.mark.reliability(
+    row="The demo site answering 429 Too Many Requests with Retry-After",
+    expected="The crawler waits as long as Retry-After says before asking again, then reads "
+    "the page and every item",
+)
 def test_retry_after_is_honoured_before_retrying(tmp_path):
     with running_server(last_day=LAST_DAY) as server:
         too_many = Response(b"slow down", "text/plain", 429, {"Retry-After": "2"})
@@ -41,6 +46,11 @@ def test_retry_after_is_honoured_before_retrying(tmp_path):
     assert stats.items == 100 and stats.rejects == 0
 
 
+@pytest.mark.reliability(
+    row="The demo site answering a page with a server error (503) on every try",
+    expected="Asked 4 times in all, waiting 1, 2 and 4 s between tries; then the page is kept "
+    "as a reject with its status and the crawl is recorded as stopped by an error",
+)
 def test_server_errors_are_retried_with_growing_waits_then_rejected(tmp_path):
     with running_server(last_day=LAST_DAY) as server:
         server.inject(FEED, Response.text("oops", status=503), times=10)

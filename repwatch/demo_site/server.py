@@ -6,13 +6,17 @@ Each site's formats live in `repwatch.demo_site.sites.<site>` as a list of ROUTE
 
 A source can be broken on purpose, to see the failure path (`break_source`, or
 `repwatch demo-site --break jd=markup`): `markup` serves its pages in a changed layout,
-`empty` answers with nothing, `errors` with HTTP 503. `inject` plants one-off faults.
+`empty` answers with nothing, `errors` with HTTP 503. `inject` plants one-off faults: a
+planted response (a 429, a 500, ...), or the real page delivered badly: never answered
+(`Stall`), cut off after part of its announced length (`Truncate`) or sent a few bytes at a
+time (`Trickle`).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -55,12 +59,23 @@ class DemoSiteHandler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         fault = self.server.take_fault(parts.path)
         self.server.log_request_seen(parts.path, fault)
-        if fault is not None:
-            self._send(fault.response)
-            return
+        if fault is None:
+            self._send(self._page(parts))
+        elif isinstance(fault.delivery, Stall):
+            self._stall(fault.delivery)
+        else:
+            response = fault.response if fault.response is not None else self._page(parts)
+            if isinstance(fault.delivery, Truncate):
+                self._send_truncated(response, fault.delivery)
+            elif isinstance(fault.delivery, Trickle):
+                self._send_trickled(response, fault.delivery)
+            else:
+                self._send(response)
+
+    def _page(self, parts) -> Response:
+        """What the site serves at this address (robots.txt, a page, an error, 404)."""
         if parts.path == "/robots.txt":
-            self._send(Response.text(ROBOTS_TXT))
-            return
+            return Response.text(ROBOTS_TXT)
         request = Request(
             path=parts.path,
             query={key: values[-1] for key, values in parse_qs(parts.query).items()},
@@ -73,12 +88,10 @@ class DemoSiteHandler(BaseHTTPRequestHandler):
             if match:
                 mode = self.server.broken.get(site)
                 if mode == "errors":  # before the handler: a failing site computes nothing
-                    self._send(Response.text("service unavailable\n", status=503))
-                    return
+                    return Response.text("service unavailable\n", status=503)
                 response = handler(request, match)
-                self._send(broken_response(response, mode) if mode else response)
-                return
-        self._send(Response.text("not found\n", status=HTTPStatus.NOT_FOUND))
+                return broken_response(response, mode) if mode else response
+        return Response.text("not found\n", status=HTTPStatus.NOT_FOUND)
 
     @property
     def base_url(self) -> str:
@@ -86,25 +99,78 @@ class DemoSiteHandler(BaseHTTPRequestHandler):
         return f"http://{host}"
 
     def _send(self, response: Response) -> None:
+        self._send_headers(response)
+        self.wfile.write(response.body)
+
+    def _send_headers(self, response: Response) -> None:
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(response.body)))
         for name, value in response.headers.items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(response.body)
+
+    def _stall(self, stall: Stall) -> None:
+        """Answer nothing; hold the connection until the client closes it (it timed out)."""
+        self.close_connection = True
+        self.connection.settimeout(stall.max_seconds)
+        try:
+            while self.connection.recv(4096):
+                pass
+        except OSError:  # our own cap, or the client reset the connection
+            pass
+
+    def _send_truncated(self, response: Response, truncate: Truncate) -> None:
+        """Headers announcing the whole body, part of it, then the connection closes."""
+        self._send_headers(response)
+        self.wfile.write(response.body[: int(len(response.body) * truncate.fraction)])
+        self.wfile.flush()
+        self.close_connection = True
+        self.connection.shutdown(socket.SHUT_WR)
+
+    def _send_trickled(self, response: Response, trickle: Trickle) -> None:
+        self._send_headers(response)
+        self.wfile.flush()
+        for start in range(0, len(response.body), trickle.chunk_bytes):
+            time.sleep(trickle.interval_seconds)
+            self.wfile.write(response.body[start : start + trickle.chunk_bytes])
+            self.wfile.flush()
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (base signature)
         log.debug("%s " + format, self.address_string(), *args)
 
 
+@dataclass(frozen=True)
+class Stall:
+    """Read the request and never answer, until the client gives up (or `max_seconds`)."""
+
+    max_seconds: float = 300.0
+
+
+@dataclass(frozen=True)
+class Truncate:
+    """Announce the whole body in Content-Length, send `fraction` of it, close the connection."""
+
+    fraction: float = 0.5
+
+
+@dataclass(frozen=True)
+class Trickle:
+    """Send the body `chunk_bytes` at a time, `interval_seconds` apart (a very slow site)."""
+
+    chunk_bytes: int = 512
+    interval_seconds: float = 0.05
+
+
 @dataclass
 class Fault:
-    """A planted failure: the next `times` requests whose path matches get `response`."""
+    """A planted failure: the next `times` requests whose path matches get `response` (None:
+    the real page), delivered as `delivery` says (None: normally)."""
 
     path: re.Pattern
-    response: Response
+    response: Response | None
     times: int = 1
+    delivery: Stall | Truncate | Trickle | None = None
 
 
 @dataclass(frozen=True)
@@ -136,11 +202,20 @@ class DemoReviewServer(ThreadingHTTPServer):
     def base_url(self) -> str:
         return base_url_of(self)
 
-    def inject(self, path: str, response: Response, times: int = 1) -> None:
+    def inject(
+        self,
+        path: str,
+        response: Response | None = None,
+        times: int = 1,
+        delivery: Stall | Truncate | Trickle | None = None,
+    ) -> None:
         """Answer the next `times` requests for paths matching the regex `path` with
-        `response` (a 429 with Retry-After, a 500, changed markup, ...)."""
+        `response` (a 429 with Retry-After, a 500, changed markup, ...; None: the real page),
+        delivered normally or as `delivery` says (never, cut off, or slowly)."""
+        if response is None and delivery is None:
+            raise ValueError("a fault needs a response, a delivery, or both")
         with self._lock:
-            self.faults.append(Fault(re.compile(path), response, times))
+            self.faults.append(Fault(re.compile(path), response, times, delivery))
 
     def break_source(self, source: str, mode: str) -> None:
         """Serve every page of `source` broken until repaired: `markup` (a changed layout),
