@@ -44,7 +44,30 @@ def _say(message: str) -> None:
     click.echo(message, err=True)
 
 
-@click.group()
+def _is_operational_error(error: Exception) -> bool:
+    """Failures a data engineer acts on from the message alone: another run holds the data
+    folder, a full disk, a mail server that would not take the report."""
+    from repwatch.atomic import DiskFullError
+    from repwatch.locking import RunLocked
+
+    known: tuple[type[Exception], ...] = (DiskFullError, RunLocked)
+    mail = sys.modules.get("repwatch.mail")  # loaded whenever a DeliveryError can exist
+    if mail is not None:
+        known += (mail.DeliveryError,)
+    return isinstance(error, known)
+
+
+class _Commands(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except Exception as error:
+            if _is_operational_error(error):
+                raise click.ClickException(str(error)) from None
+            raise
+
+
+@click.group(cls=_Commands)
 @click.option(
     "--config",
     "config_path",
@@ -167,6 +190,7 @@ def _parse_targets(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--base-url", default=None, help="Crawl this host instead of the real site.")
 @click.option("--user-agent", default=None)
 @click.option("--download-delay", type=float, default=None, help="Seconds between requests.")
+@click.option("--download-timeout", type=float, default=None, help="Seconds to wait for a page.")
 @click.option("--max-pages", type=click.IntRange(min=1), default=None, help="Page limit.")
 @click.option(
     "--http-cache",
@@ -191,6 +215,7 @@ def crawl(
     base_url: str | None,
     user_agent: str | None,
     download_delay: float | None,
+    download_timeout: float | None,
     max_pages: int | None,
     http_cache: Path | None,
     ignore_robots_txt: bool,
@@ -206,6 +231,7 @@ def crawl(
         base_url=base_url,
         user_agent=user_agent,
         download_delay=download_delay,
+        download_timeout=download_timeout,
         obey_robots_txt=not ignore_robots_txt,
         max_pages=max_pages,
         http_cache=http_cache,
@@ -307,9 +333,12 @@ def quarantine_replay(ctx: click.Context, source: str | None, since: date | None
     """Re-check quarantined rows and re-parse quarantined pages (after a parser fix): what
     passes is loaded and leaves the quarantine, the rest stays with its current reason.
     Running it again changes nothing."""
+    from repwatch.locking import run_lock
     from repwatch.quarantine import replay
 
-    result = replay(_load(ctx.find_root()), source=source, since=since)
+    config = _load(ctx.find_root())
+    with run_lock(config, "repwatch quarantine replay", progress=_say):
+        result = replay(config, source=source, since=since)
     click.echo(result.summary())
     if result.days:
         click.echo(f"recomputed the marts of {result.days[0]} .. {result.days[-1]}")
@@ -499,8 +528,11 @@ def reenrich(ctx: click.Context, start: date, end: date) -> None:
     """Annotate again the reviews of a range of days, e.g. after a model or rule change;
     then run `repwatch transform` for the same range."""
     from repwatch.enrich import enrich
+    from repwatch.locking import run_lock
 
-    count = enrich(_load(ctx), start=start, end=end)
+    config = _load(ctx)
+    with run_lock(config, f"repwatch reenrich {start} .. {end}", progress=_say):
+        count = enrich(config, start=start, end=end)
     click.echo(f"re-enriched {count} reviews published {start} .. {end}")
 
 
@@ -549,11 +581,14 @@ def alerts_check(
     day = day or datetime.now(ZoneInfo(config.timezone)).date()
     if start is not None and start > day:
         raise click.BadParameter("--from is after --date")
-    if crawl_mentions:
-        from repwatch.orchestration import refresh_mentions
+    from repwatch.locking import run_lock
 
-        _say(f"mention sources: {refresh_mentions(config, day, progress=_say)} rows loaded")
-    result = check_alerts(config, day, send=send, start=start, progress=_say)
+    with run_lock(config, f"repwatch alerts check {day}", progress=_say):
+        if crawl_mentions:
+            from repwatch.orchestration import refresh_mentions
+
+            _say(f"mention sources: {refresh_mentions(config, day, progress=_say)} rows loaded")
+        result = check_alerts(config, day, send=send, start=start, progress=_say)
     if result.evaluated is None:
         raise click.ClickException("nothing transformed yet: run `repwatch run` first")
     click.echo(f"{result.fired} alerts fired {result.evaluated[0]} .. {day}")

@@ -162,6 +162,8 @@ class CrawlConfig(_Strict):
     contact: str = ""
     lookback_days: int = Field(default=3, ge=0, le=3650)
     download_delay: float = Field(default=1.0, ge=0)
+    # A page not answered within this many seconds is given up and retried.
+    download_timeout: float = Field(default=30, gt=0, le=600)
     obey_robots_txt: bool = True
     # Re-read this much before a target's newest item, to catch late replies and edits.
     overlap_hours: int = Field(default=48, ge=0, le=24 * 60)

@@ -98,6 +98,7 @@ class CrawlOptions:
     base_url: str | None = None
     user_agent: str | None = None
     download_delay: float | None = None
+    download_timeout: float | None = None
     obey_robots_txt: bool = True
     max_pages: int | None = None
     http_cache: Path | None = None
@@ -123,6 +124,7 @@ class CrawlOptions:
             ("--base-url", self.base_url),
             ("--user-agent", self.user_agent),
             ("--download-delay", self.download_delay),
+            ("--download-timeout", self.download_timeout),
             ("--max-pages", self.max_pages),
             ("--http-cache", self.http_cache),
         ):
@@ -171,6 +173,8 @@ def run_spider(
     if options.http_cache is not None:
         overrides["HTTPCACHE_ENABLED"] = True
         overrides["HTTPCACHE_DIR"] = str(Path(options.http_cache).resolve())
+    if options.download_timeout is not None:
+        overrides["DOWNLOAD_TIMEOUT"] = options.download_timeout
     if options.download_delay is not None:
         # AutoThrottle starts at the configured delay and never goes below it.
         overrides["DOWNLOAD_DELAY"] = options.download_delay
