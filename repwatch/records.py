@@ -40,7 +40,12 @@ def utc_iso(moment: datetime) -> str:
     """UTC ISO-8601 with a Z suffix, seconds precision."""
     if moment.tzinfo is None:
         raise ValueError("naive datetime: the source's time zone must be known")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        utc = moment.astimezone(UTC)
+    except OverflowError as error:  # e.g. 0001-01-01 00:00 at +08:00
+        raise ValueError(f"{moment.isoformat()} has no UTC time in years 1–9999") from error
+    # isoformat pads the year to four digits; strftime's %Y does not below the year 1000.
+    return utc.replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 
 
 def now_utc_iso() -> str:

@@ -15,7 +15,7 @@ from datetime import date
 from typing import Any, ClassVar
 
 import scrapy
-from scrapy.exceptions import DownloadCancelledError
+from scrapy.exceptions import DownloadCancelledError, ResponseDataLossError
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
@@ -165,6 +165,10 @@ class ReviewSpider(scrapy.Spider):
             # came without a Content-Length.
             limit = self.crawler.settings.getint("DOWNLOAD_MAXSIZE")
             error = f"page larger than the download limit of {limit} bytes, not read ({error})"
+        elif failure.check(ResponseDataLossError):
+            # The connection closed before the announced Content-Length: a download failure,
+            # which Scrapy reports without a message.
+            error = f"page cut off before its announced length, not read ({error})"
         yield PageReject.from_body(
             failure.request.url,
             response.status if response is not None else None,
