@@ -54,7 +54,6 @@ from repwatch_common import (
     evaluate_alerts,
     parse_config,
     repwatch_dag,
-    run_day,
     task_config,
     wants_mail,
 )
@@ -83,36 +82,28 @@ def repwatch_daily():
 
     @task(pool=WAREHOUSE_POOL)
     def render_report(checked: dict) -> dict:
-        from datetime import date
+        from repwatch.periods import parse_period
+        from repwatch.pipeline import run_report
 
-        from repwatch.pipeline import render_report as render
-
-        _, archive_path = render(task_config(), date.fromisoformat(checked["day"]))
-        print(f"report: {archive_path}")
-        return {**checked, "archive_path": str(archive_path)}
+        result = run_report(task_config(), parse_period("daily", checked["day"]), send=False)
+        return {**checked, "archive_path": str(result.archive_paths[0])}
 
     @task(pool=WAREHOUSE_POOL)
     def send_report(rendered_report: dict) -> dict:
-        from repwatch.pipeline import render_report as render
-        from repwatch.pipeline import send_report as send
+        from repwatch.periods import parse_period
+        from repwatch.pipeline import run_report
 
         archive_path = rendered_report["archive_path"]
         if rendered_report["withholds_report"]:
             print(f"not sending {archive_path}: data-quality errors in staging or marts")
             return {"sent": [], "skipped": [], "transport": None}
-        context = get_current_context()
-        if not wants_mail(context):
+        if not wants_mail(get_current_context()):
             print(f"not sending {archive_path}: backfill run without conf send=true")
             return {"sent": [], "skipped": [], "transport": None}
-        config = task_config()
-        rendered, _ = render(config, run_day(context, config))
-        delivery = send(config, rendered)
-        print(f"mail via {delivery.transport}: {len(delivery.sent)} sent")
-        return {
-            "sent": list(delivery.sent),
-            "skipped": list(delivery.skipped),
-            "transport": delivery.transport,
-        }
+        # Every recipient gets their language and department's version, once (send ledger).
+        period = parse_period("daily", rendered_report["day"])
+        result = run_report(task_config(), period, send=True, progress=print)
+        return {"sent": result.sent, "skipped": result.skipped, "transport": result.transport}
 
     transformed = crawl_and_transform(CONFIG, configured_sources(CONFIG), outlets=[MARTS])
     checked = check_quality(transformed)

@@ -178,12 +178,12 @@ def evaluate_alerts(config: Config, start: date, end: date) -> int | None:
     """Recompute mart_alerts for start..end from the stored marts, in one transaction.
 
     Returns the number of alerts that fired in the range; None before the marts exist."""
-    from repwatch.warehouse import Model, _set_metric_settings, _table_exists, connect, materialize
+    from repwatch.warehouse import Model, _set_metric_settings, connect, materialize, table_exists
 
     if end < start:
         raise ValueError(f"alert range ends ({end}) before it starts ({start})")
     with connect(config) as con:
-        if not _table_exists(con, "mart_kpi_baselines"):
+        if not table_exists(con, "mart_kpi_baselines"):
             return None
         con.execute("begin transaction")
         try:
@@ -393,7 +393,7 @@ def alerts_in_force(con, day: date, *, brands: Iterable[str] | None = None) -> l
     """The alerts a report of `day` lists: those firing on the day, and those the day's alert
     e-mails announced as still open though the day's own threshold has moved past them (a
     surge the trailing baseline absorbed, see open_since), with the threshold they fired at."""
-    from repwatch.management_data import table_names
+    from repwatch.warehouse import table_names
 
     if "alert_notifications" not in table_names(con):  # no alert e-mail sent yet
         return [alert for alert in read_alerts(con, day, brands=brands) if alert.severity]
@@ -925,7 +925,7 @@ class CheckResult:
 def notify(config: Config, day: date, *, complete_day: bool, resend: bool = False) -> CheckResult:
     """Decide and send the notices of `day` for the brands alerts are watched for."""
     from repwatch.mail import deliver
-    from repwatch.warehouse import _table_exists, connect
+    from repwatch.warehouse import connect, table_exists
 
     result = CheckResult(day=day)
     brands = [
@@ -935,7 +935,7 @@ def notify(config: Config, day: date, *, complete_day: bool, resend: bool = Fals
     ]
     today = datetime.now(ZoneInfo(config.timezone)).date()
     with connect(config) as con:
-        if not _table_exists(con, "mart_alerts"):
+        if not table_exists(con, "mart_alerts"):
             return result
         state = _last_notices(con, day)
         alerts = open_since(

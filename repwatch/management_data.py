@@ -109,6 +109,7 @@ from zoneinfo import ZoneInfo
 from repwatch.config import Config
 from repwatch.coverage import build_coverage
 from repwatch.periods import Period
+from repwatch.warehouse import table_names
 
 GRAINS = {"daily": "day", "weekly": "week", "monthly": "month"}
 KPI_KEYS = (
@@ -518,14 +519,6 @@ def build_period_context(con, config: Config, period: Period) -> dict:
 
 
 # --- reading ------------------------------------------------------------------------------
-
-
-def table_names(con) -> set[str]:
-    """Tables of the warehouse: a warehouse never transformed has no marts yet."""
-    rows = con.execute(
-        "select table_name from information_schema.tables where table_schema = 'main'"
-    ).fetchall()
-    return {name for (name,) in rows}
 
 
 def _dicts(con, sql: str, parameters: dict) -> list[dict]:

@@ -426,13 +426,14 @@ def _run_report(
     config: Config, period: Period, *, send: bool, resend: bool, progress: Progress
 ) -> ReportRun:
     from repwatch.mail import deliver
-    from repwatch.report import write_archive
+    from repwatch.report import write_archive, write_index
     from repwatch.warehouse import connect
 
     result = ReportRun(period=period)
     versions = render_period(config, period)
     for rendered, _ in versions:
-        result.archive_paths.append(write_archive(config, rendered))
+        result.archive_paths.append(write_archive(config, rendered, index=False))
+    write_index(config)
     progress(f"{period.report} report {period}: {', '.join(map(str, result.archive_paths))}")
     if not send:
         return result
@@ -452,11 +453,17 @@ def _run_report(
 
 
 def render_report(config: Config, day: date) -> tuple[RenderedReport, Path]:
-    """The default version of the daily report for `day`, archived."""
-    from repwatch.report import write_archive
+    """The default version of the daily report for `day` (English, management order, every
+    brand), archived; `run_report` renders and sends every recipient's version."""
+    from repwatch.report import build_context, write_archive
+    from repwatch.report import render_report as render_version
+    from repwatch.warehouse import connect
 
+    period = period_containing("daily", day)
     with _exclusive(config, f"daily report {day}"):
-        rendered = render_period(config, period_containing("daily", day))[0][0]
+        with connect(config, read_only=True) as con:
+            context = build_context(con, config, period)
+        rendered = render_version(config, period, context)
         return rendered, write_archive(config, rendered)
 
 

@@ -35,7 +35,7 @@ from repwatch.charts import CHART_LABELS, sentiment_trend_png
 from repwatch.config import DEPARTMENTS, Config, Recipient
 from repwatch.coverage import build_coverage
 from repwatch.i18n import DEFAULT_LANGUAGE, LANGUAGES, MissingTranslation, translator
-from repwatch.management_data import build_period_context, table_names
+from repwatch.management_data import build_period_context
 from repwatch.periods import Period, parse_period, period_containing
 from repwatch.rendering import (
     CHART_SCALE,
@@ -47,6 +47,7 @@ from repwatch.rendering import (
     finish_html,
     slug,
 )
+from repwatch.warehouse import table_names
 
 TRAILING_DAYS = 7
 # Items a list shows at most; a report too large for Gmail is rendered again with fewer.
@@ -1008,9 +1009,11 @@ def write_index(config: Config) -> list[Path]:
     return written
 
 
-def write_archive(config: Config, rendered: RenderedReport) -> Path:
-    """Save the self-contained report and regenerate the index of all archived reports."""
+def write_archive(config: Config, rendered: RenderedReport, *, index: bool = True) -> Path:
+    """Save the self-contained report and (unless `index` is false, for a caller archiving
+    several versions that writes the index once after them) regenerate the index pages."""
     path = archive_path(config, rendered)
     write_atomically(path, rendered.archive_html)
-    write_index(config)
+    if index:
+        write_index(config)
     return path

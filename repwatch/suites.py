@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from repwatch.records import DATE_PRECISIONS, LANGUAGES
+from repwatch.warehouse import table_exists
 
 if TYPE_CHECKING:
     import duckdb
@@ -382,7 +383,7 @@ def fetch_mart(
     """The mart's rows of first..last (whole table for a `table` model); None if not built."""
     from repwatch.warehouse import Model
 
-    if not _table_exists(con, table):
+    if not table_exists(con, table):
         return None
     if table in _MART_QUERIES:
         query = _MART_QUERIES[table]
@@ -394,13 +395,6 @@ def fetch_mart(
     parameters = {"first": first, "last": last}
     used = {name: value for name, value in parameters.items() if f"${name}" in query}
     return con.execute(query, used).df()
-
-
-def _table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    row = con.execute(
-        "select count(*) from information_schema.tables where table_name = ?", [name]
-    ).fetchone()
-    return bool(row and row[0])
 
 
 # --- outcomes and the run --------------------------------------------------------------------
@@ -681,7 +675,7 @@ def check_warehouse(
 
     outcomes: list[Outcome] = []
     for table in LOAD_MODELS:
-        if not _table_exists(con, table):
+        if not table_exists(con, table):
             continue
         where = "batch_id = ?" if table == "int_reviews" else "true"
         if table == "int_reviews" and batch_id is None:

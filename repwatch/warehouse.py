@@ -189,11 +189,19 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
         raise
 
 
-def _table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     row = con.execute(
         "select count(*) from information_schema.tables where table_name = ?", [name]
     ).fetchone()
     return bool(row and row[0])
+
+
+def table_names(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """Tables of the warehouse: a warehouse never transformed has no marts yet."""
+    rows = con.execute(
+        "select table_name from information_schema.tables where table_schema = 'main'"
+    ).fetchall()
+    return {name for (name,) in rows}
 
 
 def materialize(con: duckdb.DuckDBPyConnection, model: Model) -> None:
@@ -213,7 +221,7 @@ def materialize(con: duckdb.DuckDBPyConnection, model: Model) -> None:
                 f"{model.name}: {outside} rows lie outside the range being recomputed; "
                 "a period model must filter on its range"
             )
-    if model.materialized == "table" or not _table_exists(con, model.name):
+    if model.materialized == "table" or not table_exists(con, model.name):
         con.execute(f"create or replace table {model.name} as select * from {new}")
     else:
         _add_new_columns(con, model.name, new)
@@ -557,7 +565,7 @@ def _load_replayed(
         return [], 0, [], []
     con.register("replay_valid", valid)
     key = "source, target_id, review_id"
-    if _table_exists(con, "int_reviews"):
+    if table_exists(con, "int_reviews"):
         con.execute(
             """
             create or replace temp table replay_superseded as
@@ -676,7 +684,7 @@ def pending_transform_days(config: Config) -> list[date]:
     if not config.paths.warehouse.exists():
         return []
     with connect(config, read_only=True) as con:
-        if not _table_exists(con, "pending_transform_days"):
+        if not table_exists(con, "pending_transform_days"):
             return []
         rows = con.execute("select distinct day from pending_transform_days order by 1").fetchall()
     return [day for (day,) in rows]
@@ -687,7 +695,7 @@ def loaded_files(config: Config) -> set[str]:
     if not config.paths.warehouse.exists():
         return set()
     with connect(config, read_only=True) as con:
-        if not _table_exists(con, "load_log"):
+        if not table_exists(con, "load_log"):
             return set()
         return {name for (name,) in con.execute("select distinct file from load_log").fetchall()}
 
@@ -697,7 +705,7 @@ def read_watermarks(config: Config) -> dict[tuple[str, str], datetime]:
     if not config.paths.warehouse.exists():
         return {}
     with connect(config, read_only=True) as con:
-        if not _table_exists(con, "crawl_runs"):
+        if not table_exists(con, "crawl_runs"):
             return {}
         rows = con.execute(
             "select source, target_id, max(newest_published_at) from crawl_runs "
@@ -814,7 +822,7 @@ def transform_period(
     ]
     first, last = widened_range(start, end)
     with connect(config) as con:
-        if not _table_exists(con, "int_reviews"):
+        if not table_exists(con, "int_reviews"):
             return None
         with transaction(con):
             ensure_schema(con)

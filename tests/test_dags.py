@@ -187,7 +187,12 @@ def test_airflow_dags_test_runs_the_day_end_to_end(demo_env, tmp_path):
     recipients = [r.email for r in demo_env.config.reports.daily.recipients]
     received = demo_env.sink.messages("daily")
     assert sorted(m["To"].addresses[0].addr_spec for m in received) == sorted(recipients)
-    assert all(day in str(m["Subject"]) for m in received)
+    # Each recipient gets the version in their language (the subject carries the day).
+    languages = {r.email: r.language for r in demo_env.config.reports.daily.recipients}
+    chinese_day = f"{demo_env.day.year}年{demo_env.day.month}月{demo_env.day.day}日"
+    for message in received:
+        english = languages[message["To"].addresses[0].addr_spec] == "en"
+        assert (day if english else chinese_day) in str(message["Subject"])
 
     # The weekly DAG's report task on those marts: the run of Monday 2026-11-16 reports
     # 2026-W47 (its sensor, which waits for seven daily runs, is not part of `tasks test`).
