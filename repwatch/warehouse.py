@@ -204,6 +204,20 @@ def table_names(con: duckdb.DuckDBPyConnection) -> set[str]:
     return {name for (name,) in rows}
 
 
+def _load_batch(con: duckdb.DuckDBPyConnection, batch_id: str) -> list[date]:
+    """Run the load models over the registered `batch_valid` rows as batch `batch_id`;
+    returns the publication days the batch touched."""
+    con.execute("create or replace temp table batch_meta as select ? as batch_id", [batch_id])
+    for name in LOAD_MODELS:
+        materialize(con, Model.load(name))
+    rows = con.execute(
+        "select distinct published_day from int_reviews "
+        "where batch_id = ? and published_day is not null order by 1",
+        [batch_id],
+    ).fetchall()
+    return [day for (day,) in rows]
+
+
 def materialize(con: duckdb.DuckDBPyConnection, model: Model) -> None:
     """Apply one model's result to its table according to its materialisation."""
     if model.materialized == "temp":
@@ -391,18 +405,8 @@ def load_batch(
             con.execute("insert into quarantine by name select * from batch_quarantined")
             con.unregister("batch_quarantined")
         con.register("batch_valid", valid)
-        con.execute("create or replace temp table batch_meta as select ? as batch_id", [batch_id])
-        for name in LOAD_MODELS:
-            materialize(con, Model.load(name))
+        days = _load_batch(con, batch_id)
         con.unregister("batch_valid")
-        days = [
-            row[0]
-            for row in con.execute(
-                "select distinct published_day from int_reviews "
-                "where batch_id = ? and published_day is not null order by 1",
-                [batch_id],
-            ).fetchall()
-        ]
         counts = _per_file_counts(valid, quarantined, file_names)
         if counts:
             con.executemany(
@@ -601,17 +605,7 @@ def _load_replayed(
     days: list[date] = []
     rows = con.execute("select count(*) from batch_valid").fetchone()[0]
     if rows:
-        con.execute("create or replace temp table batch_meta as select ? as batch_id", [batch_id])
-        for name in LOAD_MODELS:
-            materialize(con, Model.load(name))
-        days = [
-            row[0]
-            for row in con.execute(
-                "select distinct published_day from int_reviews "
-                "where batch_id = ? and published_day is not null order by 1",
-                [batch_id],
-            ).fetchall()
-        ]
+        days = _load_batch(con, batch_id)
     con.execute("drop table batch_valid")
     con.execute("drop table replay_superseded")
     con.unregister("replay_valid")
