@@ -146,15 +146,10 @@ def _problems(
 ) -> tuple[list[list[str]], list[dict]]:
     if not _available("repwatch.nlp.problems"):
         return [[] for _ in texts], [{} for _ in texts]
-    from repwatch.nlp.problems import dimension_sentiments, load_rules, tag_many
+    from repwatch.nlp.problems import dimension_sentiments_many, load_rules, tag_many
 
     rules = load_rules(rules_path)
-    tags = tag_many(texts, languages, rules)
-    dimensions = [
-        dimension_sentiments(text, language, rules)
-        for text, language in zip(texts, languages, strict=True)
-    ]
-    return tags, dimensions
+    return tag_many(texts, languages, rules), dimension_sentiments_many(texts, languages, rules)
 
 
 def _flags(items: Sequence[dict], languages: list[str], sentiments) -> list[list[str]]:

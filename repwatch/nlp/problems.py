@@ -551,23 +551,21 @@ def _mentions(prepared: _Text, rules: Rules, direct: list[_Hit]) -> Iterable[tup
                 yield aspect.type_index, clause
 
 
-def dimension_sentiments(
-    text: str | None, language: str, rules: Rules | None = None
-) -> dict[str, float]:
-    """Score in [-1, 1] per satisfaction dimension the text mentions; absent ones are left out.
+@dataclass(frozen=True)
+class _DimensionEvidence:
+    """The clauses of one text that mention each dimension, and which of those complain about
+    it or deny a complaint."""
 
-    A dimension is mentioned in a clause by a phrase, negated word or aspect of one of its
-    types, or by a complaint about it. Its score is the mean over those clauses of the sentiment
-    model's clause score, capped at -0.5 where a complaint about the dimension fired, and raised
-    to at least +0.25 where one was denied ("物流不慢", "no problems with the battery") and none
-    fired.
-    """
-    from repwatch.nlp.sentiment import shipped_model
+    clause_texts: dict[int, str]
+    mentions: dict[str, set[int]]
+    complained: set[tuple[str, int]]
+    cleared: set[tuple[str, int]]
 
-    rules = rules or shipped_rules()
+
+def _dimension_evidence(text: str | None, language: str, rules: Rules) -> _DimensionEvidence:
     prepared = _prepare(text, language, rules)
     if prepared is None:
-        return {}
+        return _DimensionEvidence({}, {}, set(), set())
     direct = _direct_hits(prepared, rules)
     evidence = direct + _cue_hits(prepared, rules, direct)
     mentions: dict[str, set[int]] = {}
@@ -581,27 +579,66 @@ def dimension_sentiments(
         dimension = rules.types[type_index].dimension
         if dimension is not None:
             mentions.setdefault(dimension, set()).add(clause)
-    if not mentions:
-        return {}
-    clauses = sorted(set().union(*mentions.values()))
-    clause_texts = [prepared.text[slice(*prepared.clause_bounds(index))] for index in clauses]
-    clause_scores = dict(
-        zip(clauses, shipped_model().scores(clause_texts, [language] * len(clauses)), strict=True)
-    )
+    clauses = sorted(set().union(*mentions.values())) if mentions else []
+    clause_texts = {
+        index: prepared.text[slice(*prepared.clause_bounds(index))] for index in clauses
+    }
+    return _DimensionEvidence(clause_texts, mentions, complained, cleared)
+
+
+def _dimension_scores(
+    evidence: _DimensionEvidence, clause_scores: dict[int, float]
+) -> dict[str, float]:
     result = {}
     for dimension in DIMENSIONS:
-        if dimension not in mentions:
+        if dimension not in evidence.mentions:
             continue
         scores = []
-        for clause in sorted(mentions[dimension]):
+        for clause in sorted(evidence.mentions[dimension]):
             score = float(clause_scores[clause])
-            if (dimension, clause) in complained:
+            if (dimension, clause) in evidence.complained:
                 score = min(score, _COMPLAINT_CEILING)
-            elif (dimension, clause) in cleared:
+            elif (dimension, clause) in evidence.cleared:
                 score = max(score, _CLEARED_FLOOR)
             scores.append(score)
         result[dimension] = round(max(-1.0, min(1.0, sum(scores) / len(scores))), 4)
     return result
+
+
+def dimension_sentiments_many(
+    texts: Sequence[str | None], languages: Sequence[str], rules: Rules | None = None
+) -> list[dict[str, float]]:
+    """Score in [-1, 1] per satisfaction dimension each text mentions; absent ones are left out.
+
+    A dimension is mentioned in a clause by a phrase, negated word or aspect of one of its
+    types, or by a complaint about it. Its score is the mean over those clauses of the sentiment
+    model's clause score, capped at -0.5 where a complaint about the dimension fired, and raised
+    to at least +0.25 where one was denied ("物流不慢", "no problems with the battery") and none
+    fired. All clauses of all texts are scored in one batch: the model's cost is per call.
+    """
+    from repwatch.nlp.sentiment import shipped_model
+
+    rules = rules or shipped_rules()
+    evidence = [
+        _dimension_evidence(text, language, rules)
+        for text, language in zip(texts, languages, strict=True)
+    ]
+    clause_texts, clause_languages = [], []
+    for found, language in zip(evidence, languages, strict=True):
+        clause_texts.extend(found.clause_texts.values())
+        clause_languages.extend([language] * len(found.clause_texts))
+    scores = iter(shipped_model().scores(clause_texts, clause_languages))
+    return [
+        _dimension_scores(found, {clause: next(scores) for clause in found.clause_texts})
+        for found in evidence
+    ]
+
+
+def dimension_sentiments(
+    text: str | None, language: str, rules: Rules | None = None
+) -> dict[str, float]:
+    """`dimension_sentiments_many` for one text."""
+    return dimension_sentiments_many([text], [language], rules)[0]
 
 
 # Evaluation on the hand-checked set.

