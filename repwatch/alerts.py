@@ -178,15 +178,21 @@ def evaluate_alerts(config: Config, start: date, end: date) -> int | None:
     """Recompute mart_alerts for start..end from the stored marts, in one transaction.
 
     Returns the number of alerts that fired in the range; None before the marts exist."""
-    from repwatch.warehouse import Model, _set_metric_settings, connect, materialize, table_exists
+    from repwatch.warehouse import (
+        Model,
+        _set_metric_settings,
+        connect,
+        materialize,
+        table_exists,
+        transaction,
+    )
 
     if end < start:
         raise ValueError(f"alert range ends ({end}) before it starts ({start})")
     with connect(config) as con:
         if not table_exists(con, "mart_kpi_baselines"):
             return None
-        con.execute("begin transaction")
-        try:
+        with transaction(con):
             con.execute("set variable period_start = ?::date", [start])
             con.execute("set variable period_end = ?::date", [end])
             _set_metric_settings(con, config)
@@ -196,10 +202,6 @@ def evaluate_alerts(config: Config, start: date, end: date) -> int | None:
                 "select count(*) from mart_alerts where fired and day between ? and ?",
                 [start, end],
             ).fetchone()[0]
-            con.execute("commit")
-        except BaseException:
-            con.execute("rollback")
-            raise
     return fired
 
 

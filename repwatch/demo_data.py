@@ -585,6 +585,7 @@ def _write(
         ensure_schema,
         materialize,
         sync_targets,
+        transaction,
     )
 
     version = enrichment_version(config.nlp.problem_rules)
@@ -599,8 +600,7 @@ def _write(
             run_items = items.iloc[positions]
             days = day_list[int(run_items["day"].min())], day_list[int(run_items["day"].max())]
             con.register("generated_items", run_items)
-            con.execute("begin transaction")
-            try:
+            with transaction(con):
                 con.execute(
                     f"create or replace temp table batch_valid as {_BATCH_SQL}",
                     {"raw": RAW_PAYLOAD, "file": BATCH_FILE, "surnames": build_drops.SURNAMES},
@@ -622,10 +622,6 @@ def _write(
                 )
                 con.execute("drop table batch_valid")
                 con.execute("drop table batch_meta")
-                con.execute("commit")
-            except BaseException:
-                con.execute("rollback")
-                raise
             con.unregister("generated_items")
         by_type = dict(
             con.execute(

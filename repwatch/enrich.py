@@ -264,24 +264,18 @@ def enrich(
     everything: bool = False,
 ) -> int:
     """Annotate reviews and store them; returns how many were (re)enriched."""
-    from repwatch.warehouse import connect
+    from repwatch.warehouse import connect, transaction
 
-    with connect(config) as con:
-        con.execute("begin transaction")
-        try:
-            ensure_enriched_table(con)
-            rules_path = config.nlp.problem_rules
-            version = enrichment_version(rules_path)
-            rows = _pending(con, version, start=start, end=end, everything=everything)
-            if len(rows):
-                records = rows.astype(object).where(rows.notna(), None).to_dict("records")
-                for record in records:
-                    record["rating"] = int(record["rating"]) if record["rating"] else None
-                    published = record["published_at"]
-                    record["published_at"] = published.isoformat() if published else None
-                _store(con, rows, classify(records, rules_path=rules_path), version)
-            con.execute("commit")
-        except BaseException:
-            con.execute("rollback")
-            raise
+    with connect(config) as con, transaction(con):
+        ensure_enriched_table(con)
+        rules_path = config.nlp.problem_rules
+        version = enrichment_version(rules_path)
+        rows = _pending(con, version, start=start, end=end, everything=everything)
+        if len(rows):
+            records = rows.astype(object).where(rows.notna(), None).to_dict("records")
+            for record in records:
+                record["rating"] = int(record["rating"]) if record["rating"] else None
+                published = record["published_at"]
+                record["published_at"] = published.isoformat() if published else None
+            _store(con, rows, classify(records, rules_path=rules_path), version)
     return len(rows)
