@@ -503,6 +503,7 @@ class QualityRun:
         self.root = data_dir / QUALITY_DIR if data_dir is not None else None
         self.outcomes: list[Outcome] = []
         self._context = None
+        self._ephemeral = None
         self._keys: list = []
         self._suffix = 0
 
@@ -510,30 +511,38 @@ class QualityRun:
     def docs_index(self) -> Path | None:
         return self.root / DOCS_INDEX if self.root is not None else None
 
-    def _get_context(self):
+    def _validation_context(self):
+        """Ephemeral: a file context writes its project YAML on every data source, asset and
+        batch definition added, three times per validation, which cost more than validating."""
+        if self._ephemeral is None:
+            from great_expectations.data_context.types.base import ProgressBarsConfig
+
+            self._ephemeral = _import_gx().get_context(mode="ephemeral")
+            self._ephemeral.variables.progress_bars = ProgressBarsConfig(globally=False)
+        return self._ephemeral
+
+    def _docs_context(self):
+        """The file context under `<data_dir>/quality/` that keeps results and Data Docs."""
         if self._context is not None:
             return self._context
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
         gx = _import_gx()
-        if self.root is None:
-            context = gx.get_context(mode="ephemeral")
-        else:
-            self.root.mkdir(parents=True, exist_ok=True)
-            context = gx.get_context(mode="file", project_root_dir=str(self.root))
-            if DOCS_SITE not in {site["site_name"] for site in context.get_docs_sites_urls()}:
-                context.add_data_docs_site(
-                    site_name=DOCS_SITE,
-                    site_config={
-                        "class_name": "SiteBuilder",
-                        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-                        # Relative to gx/, so the folder can move with the data dir.
-                        "store_backend": {
-                            "class_name": "TupleFilesystemStoreBackend",
-                            "base_directory": "docs",
-                        },
+        self.root.mkdir(parents=True, exist_ok=True)
+        context = gx.get_context(mode="file", project_root_dir=str(self.root))
+        if DOCS_SITE not in {site["site_name"] for site in context.get_docs_sites_urls()}:
+            context.add_data_docs_site(
+                site_name=DOCS_SITE,
+                site_config={
+                    "class_name": "SiteBuilder",
+                    "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                    # Relative to gx/, so the folder can move with the data dir.
+                    "store_backend": {
+                        "class_name": "TupleFilesystemStoreBackend",
+                        "base_directory": "docs",
                     },
-                )
+                },
+            )
         context.variables.progress_bars = ProgressBarsConfig(globally=False)
         self._context = context
         return context
@@ -550,7 +559,7 @@ class QualityRun:
     ) -> tuple[ExpectationSuiteValidationResult, list[Outcome]]:
         """Validate `frame` with `suite`; returns GX's result (in `result_format`) and the
         outcomes, which are also kept for `store`."""
-        context = self._get_context()
+        context = self._validation_context()
         self._suffix += 1
         asset_name = f"{suite.name}_{self._suffix}"
         datasource = context.data_sources.add_or_update_pandas(f"repwatch_{self.run_id}")
@@ -596,7 +605,7 @@ class QualityRun:
             run_id=run,
             batch_identifier=asset_name,
         )
-        self._get_context().validation_results_store.set(key, stored)
+        self._docs_context().validation_results_store.set(key, stored)
         self._keys.append(key)
         run_time = run.run_time.strftime("%Y%m%dT%H%M%S.%fZ")
         page = Path("gx", "docs", "validations", suite_name, self.run_id, run_time, asset_name)
@@ -606,7 +615,8 @@ class QualityRun:
         """Write the pages of this run's validations and refresh the site's index."""
         if self.root is None or not self._keys:
             return None
-        self._get_context().build_data_docs(site_names=[DOCS_SITE], resource_identifiers=self._keys)
+        context = self._docs_context()
+        context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=self._keys)
         return self.docs_index
 
     @property
