@@ -132,6 +132,19 @@ def _register_functions(con) -> None:
         with contextlib.suppress(duckdb.InvalidInputException):
             con.remove_function(name)
         con.create_function(name, function, parameters, "DOUBLE", side_effects=False)
+    # The smallest value that fires, from one baseline at one tail probability: counts (with
+    # a count scale) one above their count quantile, scores the Student-t prediction bound.
+    con.execute(
+        """
+        create or replace temp macro alert_threshold(
+            tail, count_scale, count_mean, count_variance, mean, sigma, window_size
+        ) as if(
+            count_scale is not null,
+            (alert_count_quantile(tail, count_mean, count_variance) + 1) / count_scale,
+            mean - alert_score_quantile(tail, window_size) * sigma
+        )
+        """
+    )
 
 
 def _set_alert_settings(con, config: Config) -> None:

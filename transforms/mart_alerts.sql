@@ -4,8 +4,8 @@
 -- materialized: period(day)
 -- unique key: day, brand, source, rule, subject
 -- inputs: mart_kpi_baselines, mart_brand_kpis, mart_problem_types (stored), int_reviews;
---   temp table alert_rules, variables alert_* and functions alert_count_quantile,
---   alert_score_quantile (repwatch/alerts.py), baseline_* (metrics)
+--   temp table alert_rules, variables alert_*, functions alert_count_quantile and
+--   alert_score_quantile and macro alert_threshold (repwatch/alerts.py), baseline_* (metrics)
 -- Every rule is evaluated on every day, so a day's rows say both what fired and what cleared.
 -- A brand's rows of a day are one family of tests sharing a false-alarm budget
 -- (alerts.false_alarms_per_90_days): with N series tested, each may fire by chance with
@@ -332,49 +332,21 @@ count_moments as (
 baseline_thresholds as (
     select
         *,
-        if(
-            count_scale is not null,
-            (
-                alert_count_quantile(
-                    tail_warning, trailing_count_mean, trailing_count_variance
-                ) + 1
-            ) / count_scale,
-            trailing_mean - alert_score_quantile(
-                tail_warning, getvariable('baseline_trailing_days')
-            ) * trailing_sigma
+        alert_threshold(
+            tail_warning, count_scale, trailing_count_mean, trailing_count_variance,
+            trailing_mean, trailing_sigma, getvariable('baseline_trailing_days')
         ) as trailing_warning,
-        if(
-            count_scale is not null,
-            (
-                alert_count_quantile(
-                    tail_critical, trailing_count_mean, trailing_count_variance
-                ) + 1
-            ) / count_scale,
-            trailing_mean - alert_score_quantile(
-                tail_critical, getvariable('baseline_trailing_days')
-            ) * trailing_sigma
+        alert_threshold(
+            tail_critical, count_scale, trailing_count_mean, trailing_count_variance,
+            trailing_mean, trailing_sigma, getvariable('baseline_trailing_days')
         ) as trailing_critical,
-        if(
-            count_scale is not null,
-            (
-                alert_count_quantile(
-                    tail_warning, same_weekday_count_mean, same_weekday_count_variance
-                ) + 1
-            ) / count_scale,
-            same_weekday_mean - alert_score_quantile(
-                tail_warning, getvariable('baseline_same_weekday_weeks')
-            ) * same_weekday_sigma
+        alert_threshold(
+            tail_warning, count_scale, same_weekday_count_mean, same_weekday_count_variance,
+            same_weekday_mean, same_weekday_sigma, getvariable('baseline_same_weekday_weeks')
         ) as same_weekday_warning,
-        if(
-            count_scale is not null,
-            (
-                alert_count_quantile(
-                    tail_critical, same_weekday_count_mean, same_weekday_count_variance
-                ) + 1
-            ) / count_scale,
-            same_weekday_mean - alert_score_quantile(
-                tail_critical, getvariable('baseline_same_weekday_weeks')
-            ) * same_weekday_sigma
+        alert_threshold(
+            tail_critical, count_scale, same_weekday_count_mean, same_weekday_count_variance,
+            same_weekday_mean, same_weekday_sigma, getvariable('baseline_same_weekday_weeks')
         ) as same_weekday_critical,
     from count_moments
 ),
