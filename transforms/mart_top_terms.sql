@@ -58,24 +58,15 @@ period_terms as (
     from daily_terms
     union all
     select
-        'week' as grain,
-        period_start_of('week', published_day) as period_start,
+        grains.grain,
+        period_start_of(grains.grain, published_day) as period_start,
         brand,
         sentiment,
         term,
         sum(items)::bigint as items,
     from daily_terms
-    group by period_start, brand, sentiment, term
-    union all
-    select
-        'month' as grain,
-        period_start_of('month', published_day) as period_start,
-        brand,
-        sentiment,
-        term,
-        sum(items)::bigint as items,
-    from daily_terms
-    group by period_start, brand, sentiment, term
+    cross join (values ('week'), ('month')) as grains (grain)
+    group by grains.grain, period_start, brand, sentiment, term
 ),
 
 -- each list's last-place count: only terms counted at least that often can be on the list,
