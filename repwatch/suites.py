@@ -493,6 +493,13 @@ def _import_gx():
 _PER_ROW_KEYS = ("unexpected_list", "unexpected_index_list", "unexpected_index_query")
 
 
+def _without_progress_bars(context):
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return context
+
+
 class QualityRun:
     """Validates tables for one run id. With a data dir, in a GX file context under
     `<data_dir>/quality/` whose Data Docs site gets a page per validated table; without one,
@@ -515,18 +522,13 @@ class QualityRun:
         """Ephemeral: a file context writes its project YAML on every data source, asset and
         batch definition added, three times per validation, which cost more than validating."""
         if self._ephemeral is None:
-            from great_expectations.data_context.types.base import ProgressBarsConfig
-
-            self._ephemeral = _import_gx().get_context(mode="ephemeral")
-            self._ephemeral.variables.progress_bars = ProgressBarsConfig(globally=False)
+            self._ephemeral = _without_progress_bars(_import_gx().get_context(mode="ephemeral"))
         return self._ephemeral
 
     def _docs_context(self):
         """The file context under `<data_dir>/quality/` that keeps results and Data Docs."""
         if self._context is not None:
             return self._context
-        from great_expectations.data_context.types.base import ProgressBarsConfig
-
         gx = _import_gx()
         self.root.mkdir(parents=True, exist_ok=True)
         context = gx.get_context(mode="file", project_root_dir=str(self.root))
@@ -543,8 +545,7 @@ class QualityRun:
                     },
                 },
             )
-        context.variables.progress_bars = ProgressBarsConfig(globally=False)
-        self._context = context
+        self._context = _without_progress_bars(context)
         return context
 
     def validate(

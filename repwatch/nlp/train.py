@@ -51,6 +51,7 @@ MODEL_VERSION = "sentiment-2"
 HAND_CHECKED_FILE = "zh_hand_checked.tsv"
 HAND_CHECKED_SAMPLE = 600
 HAND_LABELS = {"positive": 1, "negative": 0, "unclear": -1}
+LABEL_NAMES = {label: name for name, label in HAND_LABELS.items()}
 
 
 @dataclass(frozen=True)
@@ -144,8 +145,7 @@ def write_hand_check_sheet(output: Path, data_dir: Path = DATA_DIR) -> int:
     with their file labels, hand labels blank (label without looking at the file column)."""
     sample = hand_check_sample(load_examples("zh", data_dir))
     lines = ["hand_label\tfile_label\ttext"] + [
-        f"\t{'positive' if example.label == 1 else 'negative'}\t{example.text}"
-        for example in sample
+        f"\t{LABEL_NAMES[example.label]}\t{example.text}" for example in sample
     ]
     output.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return len(sample)
